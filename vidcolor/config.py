@@ -1,0 +1,50 @@
+"""Frozen dataclasses that describe the networks. A manifest entry stores one of these as a dict."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Transfer sub-net: frozen VGG19 encoder (conv1_1..conv4_1) + symmetric decoder with skips.
+
+    decoder_width scales the decoder's channels (1.0 mirrors the encoder: 64, 128, 256).
+    feature_scales divide the encoder features handed to the decoder (relu1_2, relu2_2, relu3_4, relu4_1)
+    so that Caffe-scale activations (means up to ~180, maxima above 3000) reach it near unit scale.
+    """
+
+    decoder_width: float = 1.0
+    feature_scales: tuple[float, float, float, float] = (150.0, 165.0, 340.0, 255.0)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TransferConfig:
+        return _from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class ColorizerConfig:
+    """Colorization sub-net (U-Net after Zhang et al. 2017): ten feature blocks + output block.
+
+    width is the first block's channel count (Zhang et al. use 64); blocks use 1, 2, 4, 8 x width.
+    """
+
+    width: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ColorizerConfig:
+        return _from_dict(cls, d)
+
+
+def _from_dict(cls, d: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

@@ -1,0 +1,1 @@
+"""Media in and out: numpy arrays at the boundary, no torch."""

@@ -1,0 +1,87 @@
+"""Still images: read as (H, W, 3) uint8 RGB with EXIF orientation applied; write atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vidcolor.errors import VidcolorError
+
+WRITE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+}
+GRAY_TOLERANCE = 3  # 8-bit levels of channel difference still counted as gray (JPEG noise)
+
+
+def check_image(path: str | os.PathLike) -> Path:
+    """Cheap up-front check that ``path`` is a readable image file (header and structure)."""
+    path = Path(path)
+    if not path.exists():
+        raise VidcolorError(f"{path}: no such file")
+    if path.is_dir():
+        raise VidcolorError(f"{path}: is a folder, expected an image file")
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = "not an image file" if isinstance(exc, UnidentifiedImageError) else f"unreadable image ({exc})"
+        raise VidcolorError(f"{path}: {reason}") from None
+    return path
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """(H, W, 3) uint8 RGB. Gray, palette, 16-bit and alpha images are converted; EXIF rotation applied."""
+    path = check_image(path)
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float64)
+                arr = (arr / max(1.0, 65535.0 if arr.max() > 255 else 255.0) * 255.0).round().astype(np.uint8)
+                return np.repeat(arr[..., None], 3, axis=2)
+            return np.asarray(img.convert("RGB")).copy()
+    except OSError as exc:
+        raise VidcolorError(f"{path}: unreadable image ({exc})") from None
+
+
+def is_grayscale(rgb: np.ndarray) -> bool:
+    """True when the image carries (almost) no colour: channels equal up to JPEG noise on 99.5% of pixels."""
+    x = rgb.astype(np.int16)
+    spread = np.maximum(np.abs(x[..., 0] - x[..., 1]), np.abs(x[..., 1] - x[..., 2]))
+    return float(np.quantile(spread, 0.995)) <= GRAY_TOLERANCE
+
+
+def write_format(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        raise VidcolorError(f"{path}: unknown image extension (use one of {', '.join(sorted(WRITE_FORMATS))})")
+    return WRITE_FORMATS[suffix]
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    """Write (H, W, 3) uint8 to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    fmt = write_format(path)
+    if not path.parent.is_dir():
+        raise VidcolorError(f"{path.parent}: output folder does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        Image.fromarray(rgb).save(tmp, format=fmt, **options)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise VidcolorError(f"{path}: cannot write ({exc})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

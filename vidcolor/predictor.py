@@ -1,0 +1,234 @@
+"""Inference wrapper: owns device, dtype and working resolution; batch of frames + prepared reference in,
+colour frames out.
+
+Per reference (once): resize to the working size, run the transfer sub-net to get its 8 AdaIN statistics.
+Per batch: L at full size -> L at working size -> pre-colorization (U-Net, empty hints) -> transfer against the
+cached statistics -> ab hints at a fixed, seeded pattern -> refinement (U-Net) -> ab upsampled to full size ->
+recombined with the full-resolution L, chroma reduced where it would leave the RGB gamut.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from vidcolor import weights
+from vidcolor.color import (
+    denormalize_ab,
+    gray_to_l,
+    lab_to_rgb,
+    lab_to_rgb_keep_l,
+    normalize_ab,
+    normalize_l,
+    rgb_to_l,
+    rgb_to_lab,
+)
+from vidcolor.config import ColorizerConfig, TransferConfig
+from vidcolor.errors import VidcolorError, WeightsError
+from vidcolor.hints import apply_hints, hint_pattern
+from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
+
+RANDOM_WEIGHTS_ENV = "VIDCOLOR_TEST_RANDOM_WEIGHTS"  # test-only switch: random-init sub-nets when untrained
+MIN_SIZE, MAX_SIZE = 64, 4096
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A prepared reference: its statistics at the 8 AdaIN points, on the predictor's device."""
+
+    stats: ReferenceStats
+    name: str = ""
+
+
+def working_shape(h: int, w: int, size: int) -> tuple[int, int]:
+    """Short side ``size`` (never upscaling past the source by more than needed), both sides multiples of 8."""
+    scale = size / min(h, w)
+    return max(8, round(h * scale / 8) * 8), max(8, round(w * scale / 8) * 8)
+
+
+def check_size(size: int) -> int:
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise VidcolorError(f"--size {size}: working size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
+    return (size + 7) // 8 * 8
+
+
+def _to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, 1|3) uint8 -> (N, C, H, W) float in [0, 1]."""
+    if frames.ndim == 3:
+        frames = frames[..., None]
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in [0, 1] -> (N, H, W, 3) uint8."""
+    return (rgb.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+class Predictor:
+    def __init__(
+        self,
+        transfer: TransferNet | None,
+        colorizer: ColorizerNet,
+        device: str | torch.device = "auto",
+        size: int = 256,
+        hint_density: float = 0.01,
+        hint_patch: int = 3,
+        half: bool | None = None,
+    ) -> None:
+        self.device = pick_device(device)
+        self.size = check_size(size)
+        # Half precision only where it pays: CUDA. bf16 where supported (no overflow risk), else fp16.
+        use_half = self.device.type == "cuda" if half is None else half
+        if use_half and self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            self.amp_dtype = None
+        self.transfer = transfer.to(self.device).eval() if transfer is not None else None
+        self.colorizer = colorizer.to(self.device).eval()
+        self.hint_density, self.hint_patch = hint_density, hint_patch
+        self._patterns: dict[tuple[int, int, int], torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ construction from weight files
+    @classmethod
+    def from_pretrained(
+        cls, vgg: str | None = None, device: str = "auto", size: int = 256, need_transfer: bool = True, **kw
+    ) -> Predictor:
+        """Load VGG19 (via weights.resolve_vgg) and the project's trained sub-nets from weights/."""
+        size = check_size(size)
+        dev = pick_device(device)
+        vgg_path = weights.resolve_vgg(vgg) if need_transfer else None  # fail fast, before loading anything
+        allow_random = os.environ.get(RANDOM_WEIGHTS_ENV) == "1"
+        manifest = weights.read_manifest()
+        name = manifest.get("defaults", {}).get(dev.type, "colorizer")
+        colorizer = _load_or_random(name, ColorizerNet, ColorizerConfig, allow_random)
+        transfer = None
+        if need_transfer:
+            transfer = _load_or_random("decoder", TransferNet, TransferConfig, allow_random, attr="decoder")
+            transfer.encoder.load_caffe_state_dict(weights.load_vgg_state(vgg_path))
+        return cls(transfer, colorizer, dev, size, **kw)
+
+    # ------------------------------------------------------------------ references
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _resize_rgb(self, rgb: torch.Tensor) -> torch.Tensor:
+        hs, ws = working_shape(rgb.shape[-2], rgb.shape[-1], self.size)
+        return F.interpolate(rgb, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+
+    @torch.no_grad()
+    def prepare_reference(self, image: np.ndarray, name: str = "") -> Reference:
+        """(H, W, 3) uint8 colour reference -> cached statistics (the only pass the reference ever makes)."""
+        if self.transfer is None:
+            raise VidcolorError("this predictor was built without the transfer sub-net")
+        rgb_ref = self._resize_rgb(_to_tensor(image[None]).to(self.device))  # (1, 3, h, w)
+        with self._autocast():
+            stats = self.transfer.reference_stats(rgb_ref)
+        return Reference(stats.to(dtype=torch.float32), name)
+
+    def pattern(self, h: int, w: int, seed: int) -> torch.Tensor:
+        """Hint positions for a working size, drawn once per (size, seed) and reused for every frame."""
+        key = (h, w, seed)
+        if key not in self._patterns:
+            self._patterns[key] = hint_pattern(h, w, self.hint_density, seed).to(self.device)
+        return self._patterns[key]
+
+    # ------------------------------------------------------------------ frames
+    @torch.no_grad()
+    def colorize(self, frames: np.ndarray, reference: Reference | None = None, hint_seed: int = 0) -> np.ndarray:
+        """(N, H, W) gray or (N, H, W, 3) RGB uint8 frames -> (N, H, W, 3) uint8 colour frames.
+
+        Colour input is reduced to its luminance first. Without ``reference``: automatic colorization.
+        """
+        x = _to_tensor(frames).to(self.device)
+        l_full = gray_to_l(x) if x.shape[1] == 1 else rgb_to_l(x)  # (N, 1, H, W), L in [0, 100]
+        ab_full = self.predict_ab(l_full, reference, hint_seed)
+        return _to_uint8(lab_to_rgb_keep_l(l_full, ab_full))
+
+    def predict_ab(self, l_full: torch.Tensor, reference: Reference | None, hint_seed: int = 0) -> torch.Tensor:
+        """(N, 1, H, W) L -> (N, 2, H, W) ab in Lab units at the same size."""
+        h, w = l_full.shape[-2:]
+        hs, ws = working_shape(h, w, self.size)
+        l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
+        ab_small = self.stages(l_small, reference, hint_seed)["ab"]
+        return F.interpolate(ab_small, size=(h, w), mode="bilinear", align_corners=False)
+
+    def stages(self, l_small: torch.Tensor, reference: Reference | None, hint_seed: int = 0) -> dict:
+        """The chain at working size, every intermediate returned (ab tensors in Lab units, (N, 2, h, w)):
+        ``auto`` (pre-colorization), ``transfer`` (coarse T_ab), ``ab`` (final)."""
+        n, _, hs, ws = l_small.shape
+        l_norm = normalize_l(l_small)
+        empty = torch.zeros(n, 2, hs, ws, device=self.device)
+        with self._autocast():
+            ab_auto = denormalize_ab(self.colorizer(l_norm, empty, empty[:, :1]).float())
+        out = {"auto": ab_auto, "ab": ab_auto}
+        if reference is None:
+            return out
+        if self.transfer is None:
+            raise VidcolorError("this predictor was built without the transfer sub-net")
+        rgb_pre = lab_to_rgb(torch.cat([l_small, ab_auto], dim=1))
+        with self._autocast():
+            rgb_t = self.transfer(rgb_pre, reference.stats).float()
+        ab_t = rgb_to_lab(rgb_t.clamp(0, 1))[:, 1:]
+        out["transfer"] = ab_t
+        out["ab"] = self.refine(l_small, ab_t, self.pattern(hs, ws, hint_seed))
+        return out
+
+    def refine(self, l_small: torch.Tensor, ab_hint_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Refinement U-Net fed with hints sampled from ``ab_hint_source`` at ``mask`` (Lab units in and out)."""
+        hints = apply_hints(normalize_ab(ab_hint_source), mask, self.hint_patch)
+        with self._autocast():
+            ab = self.colorizer(normalize_l(l_small), hints, mask.expand(l_small.shape[0], -1, -1, -1))
+        return denormalize_ab(ab.float())
+
+    @torch.no_grad()
+    def stylize(self, content: np.ndarray, reference: Reference) -> np.ndarray:
+        """(H, W, 3) uint8 colour content -> transfer sub-net output, resized back to (H, W, 3) uint8."""
+        if self.transfer is None:
+            raise VidcolorError("this predictor was built without the transfer sub-net")
+        rgb = _to_tensor(content[None]).to(self.device)
+        with self._autocast():
+            out = self.transfer(self._resize_rgb(rgb), reference.stats).float()
+        out = F.interpolate(out, size=content.shape[:2], mode="bicubic", align_corners=False)
+        return _to_uint8(out)[0]
+
+
+def pick_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise VidcolorError(f"--device {device}: CUDA is not available on this machine")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise VidcolorError(f"--device {device}: not a device (use auto, cpu or cuda)") from None
+
+
+def _load_or_random(name, model_cls, cfg_cls, allow_random: bool, attr: str | None = None):
+    try:
+        state, entry = weights.load_trained(name)
+    except WeightsError as exc:
+        if not allow_random:
+            raise WeightsError(
+                f"{exc}. vidcolor refuses to colorize with untrained networks "
+                f"(tests may set {RANDOM_WEIGHTS_ENV}=1 for random-init weights)"
+            ) from None
+        msg = f"{name} uses RANDOM-INIT weights ({RANDOM_WEIGHTS_ENV}=1, test mode): output is meaningless"
+        print(f"vidcolor: warning: {msg}", file=sys.stderr)
+        torch.manual_seed(0)
+        return model_cls(cfg_cls())
+    model = model_cls(cfg_cls.from_dict(entry["config"]))
+    target = getattr(model, attr) if attr else model
+    try:
+        target.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"{name}: weights do not fit the manifest's architecture ({exc})") from None
+    return model

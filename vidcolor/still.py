@@ -1,0 +1,83 @@
+"""Still-image jobs: colorize targets from one reference, and stylize (transfer sub-net alone).
+
+Every input is checked and every output path planned before any network is built, so a bad argument fails
+in a fraction of a second and nothing is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from vidcolor.errors import VidcolorError
+from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, write_format, write_image
+from vidcolor.predictor import Predictor
+
+
+def plan_outputs(targets: list[Path], out: Path) -> list[Path]:
+    """One target: ``out`` is the file (or an existing folder to write into). Several: ``out`` is a folder."""
+    if len(targets) == 1 and not out.is_dir():
+        write_format(out)
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise VidcolorError(f"{out}: several targets need an output folder, and this is a file")
+    outputs = []
+    for t in targets:
+        suffix = t.suffix.lower() if t.suffix.lower() in WRITE_FORMATS else ".png"
+        outputs.append(out / f"{t.stem}{suffix}")
+    seen: dict[Path, Path] = {}
+    for t, o in zip(targets, outputs, strict=True):
+        if o in seen:
+            raise VidcolorError(f"{t}: same output name {o.name} as {seen[o]}; colorize them into separate folders")
+        seen[o] = t
+    return outputs
+
+
+def refuse_overwrite(inputs: list[Path], outputs: list[Path]) -> None:
+    resolved = {p.resolve(): p for p in inputs}
+    for o in outputs:
+        if o.resolve() in resolved:
+            raise VidcolorError(f"{o}: output would overwrite the input {resolved[o.resolve()]}")
+
+
+def load_reference_image(ref: Path) -> tuple:
+    image = read_image(ref)
+    if is_grayscale(image):
+        raise VidcolorError(
+            f"{ref}: reference is grayscale: it carries no colour to transfer (omit --ref for automatic colorization)"
+        )
+    return image
+
+
+def colorize_images(
+    targets: list[str], ref: str | None, out: str, make_predictor: Callable[..., Predictor], quiet: bool = False
+) -> list[Path]:
+    target_paths = [check_image(t) for t in targets]
+    ref_path = check_image(ref) if ref else None
+    out_path = Path(out)
+    outputs = plan_outputs(target_paths, out_path)
+    refuse_overwrite(target_paths + ([ref_path] if ref_path else []), outputs)
+    ref_image = load_reference_image(ref_path) if ref_path else None
+    if len(target_paths) > 1:
+        out_path.mkdir(parents=True, exist_ok=True)
+
+    predictor = make_predictor(need_transfer=ref_path is not None)
+    reference = predictor.prepare_reference(ref_image, ref_path.name) if ref_image is not None else None
+    for t, o in zip(target_paths, outputs, strict=True):
+        rgb = predictor.colorize(read_image(t)[None], reference)[0]
+        write_image(o, rgb)
+        if not quiet:
+            print(f"{t} -> {o}", file=sys.stderr)
+    return outputs
+
+
+def stylize_image(content: str, style: str, out: str, make_predictor: Callable[..., Predictor]) -> Path:
+    content_path, style_path, out_path = check_image(content), check_image(style), Path(out)
+    write_format(out_path)
+    refuse_overwrite([content_path, style_path], [out_path])
+    content_image, style_image = read_image(content_path), read_image(style_path)
+    predictor = make_predictor(need_transfer=True)
+    reference = predictor.prepare_reference(style_image, style_path.name)
+    write_image(out_path, predictor.stylize(content_image, reference))
+    return out_path
