@@ -69,6 +69,81 @@ def stylize(content, ref, output, vgg, device, size):
     stylize_image(content, ref, output, _predictor_factory(vgg, device, size))
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers") from None
+
+
+@cli.command("eval")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--max-frames", type=int, default=None, help="Score at most N frames per sequence (quick pass).")
+@click.option("--ref-frame", type=int, default=0, show_default=True, help="Frame used as the colour reference.")
+@click.option("--ref", default=None, help="A reference image for every sequence instead of a frame.")
+@click.option("--baselines-only", is_flag=True, help="Only gray and reinhard (no weights needed).")
+@click.option("--batch", type=int, default=4, show_default=True)
+@click.option("--json", "json_path", default=None, help="Write per-sequence and mean figures here.")
+@click.option("--sheet", default=None, help="Write a contact sheet PNG (ground truth, gray, each method).")
+@model_options
+def eval_cmd(sources, max_frames, ref_frame, ref, baselines_only, batch, json_path, sheet, vgg, device, size):
+    """Score every method on colour ground truth SOURCES (videos or folders of colour images)."""
+    from vidcolor.evaluate import report
+    from vidcolor.evaluate.runner import evaluate
+
+    factory = None if baselines_only else _predictor_factory(vgg, device, size)
+    results, rows = evaluate(
+        list(sources),
+        factory,
+        max_frames,
+        ref_frame,
+        ref,
+        batch,
+        on_sequence=lambda name, figures: click.echo(report.sequence_line(name, figures), err=True),
+    )
+    click.echo(report.eval_table(results))
+    if json_path:
+        report.write_json(json_path, results)
+    if sheet:
+        report.contact_sheet(rows, sheet)
+
+
+@cli.command()
+@click.option("--sizes", default="256,512,1024", show_default=True, type=_int_list)
+@click.option("--batches", default="1,8", show_default=True, type=_int_list)
+@click.option("--dtypes", default="fp32,fp16,bf16", show_default=True, help="fp16/bf16 run on CUDA only.")
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--clip", default=None, help="Video for the streaming figures (default: a synthetic 640x360 clip).")
+@click.option("--clip-frames", default=48, show_default=True)
+@click.option("--stream-size", default=256, show_default=True, help="Working size for the streaming figures.")
+@click.option("--json", "json_path", default=None)
+@click.option("--vgg", type=click.Path(dir_okay=False), default=None)
+@click.option("--device", default="auto", show_default=True)
+def bench(sizes, batches, dtypes, repeats, clip, clip_frames, stream_size, json_path, vgg, device):
+    """Time each stage of the chain and the streaming ceilings; --json for machine-readable results."""
+    from vidcolor.evaluate import report
+    from vidcolor.evaluate.bench import run_bench
+
+    results = run_bench(
+        _predictor_factory(vgg, device, stream_size),
+        device,
+        sizes,
+        batches,
+        [d.strip() for d in dtypes.split(",")],
+        repeats,
+        clip,
+        clip_frames,
+        stream_size=stream_size,
+        on_row=lambda row: click.echo(
+            f"{row['size']}px batch {row['batch']} {row['dtype']}: {row['chain_seconds_per_image']:.4f} s/image",
+            err=True,
+        ),
+    )
+    click.echo(report.bench_table(results))
+    if json_path:
+        report.write_json(json_path, results)
+
+
 @cli.group(cls=_Group)
 def weights() -> None:
     """Find, fetch, import and verify weight files."""

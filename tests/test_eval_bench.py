@@ -1,0 +1,112 @@
+import json
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import colour_image
+
+from vidcolor.cli import cli
+from vidcolor.evaluate.bench import synthetic_clip
+
+
+@pytest.fixture
+def colour_video(tmp_path):
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(5):
+            img = np.roll(colour_image(48, 64, seed=1), 2 * i, axis=1)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_eval_baselines_need_no_weights(tmp_path, colour_video, monkeypatch):
+    monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(tmp_path / "none"))
+    monkeypatch.delenv("VIDCOLOR_TEST_RANDOM_WEIGHTS", raising=False)
+    res = CliRunner().invoke(cli, ["eval", str(colour_video), "--json", str(tmp_path / "e.json"), "--size", "64"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert set(data["mean"]) == {"gray", "reinhard"}
+    assert set(data["missing"]) == {"auto", "transfer", "exemplar", "oracle"}
+    seq = data["sequences"]["clip"]
+    assert seq["frames"] == 4
+    assert seq["methods"]["gray"]["colorfulness"] < 1.0
+    assert seq["methods"]["reinhard"]["psnr"] > seq["methods"]["gray"]["psnr"]  # a colourful clip
+    assert "exemplar" in res.output and "missing" in res.output
+
+
+def test_eval_all_methods_and_sheet(tmp_path, colour_video, vgg_path, random_weights):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        from PIL import Image
+
+        Image.fromarray(colour_image(40 + 8 * i, 56, seed=i)).save(folder / f"{i}.png")
+    res = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            str(colour_video),
+            str(folder),
+            "--size",
+            "64",
+            "--vgg",
+            str(vgg_path),
+            "--json",
+            str(tmp_path / "e.json"),
+            "--sheet",
+            str(tmp_path / "s.png"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert list(data["mean"]) == ["gray", "reinhard", "auto", "transfer", "exemplar", "oracle"]
+    assert "cdc" not in data["sequences"]["photos"]["methods"]["gray"]
+    assert "warp_error" in data["sequences"]["clip"]["methods"]["exemplar"]
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_eval_rejects_gray_ground_truth(tmp_path, images):
+    folder = tmp_path / "g"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(images["gray"].read_bytes())
+    (folder / "b.png").write_bytes(images["gray"].read_bytes())
+    res = CliRunner().invoke(cli, ["eval", str(folder), "--baselines-only"])
+    assert res.exit_code == 1 and "grayscale" in res.output
+
+
+def test_bench_json(tmp_path, random_weights, vgg_path):
+    clip = synthetic_clip(tmp_path / "c.mp4", 64, 48, 6)
+    res = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "--sizes",
+            "64",
+            "--batches",
+            "1,2",
+            "--repeats",
+            "1",
+            "--clip",
+            str(clip),
+            "--clip-frames",
+            "6",
+            "--stream-size",
+            "64",
+            "--json",
+            str(tmp_path / "b.json"),
+            "--vgg",
+            str(vgg_path),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert [r["batch"] for r in data["stages"]] == [1, 2]
+    assert all(v > 0 for r in data["stages"] for v in r["seconds_per_batch"].values())
+    assert data["streaming"]["frames"] == 6 and data["streaming"]["model_fps"] > 0
+    assert data["environment"]["torch"] and data["environment"]["av"]

@@ -1,0 +1,1 @@
+"""Measuring instruments: quality metrics (pure), the eval runner and the bench runner."""

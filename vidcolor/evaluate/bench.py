@@ -1,0 +1,219 @@
+"""`vidcolor bench`: per-stage timing of the chain (the shape of the paper's Table 1) and streaming throughput.
+
+Stages, at a square working size S with the networks at S: pre-colorization (U-Net, empty hints), reference
+statistics (once per reference), transfer (target through the transfer sub-net), refinement (hint sampling +
+U-Net), upsample + recombine (ab to full size, gamut-safe Lab -> RGB, uint8). Warm-up first, CUDA synchronised,
+median of repeats. Weight VALUES do not change timings: trained weights are used where present, else random-init
+networks of the default architecture, and the JSON says which.
+
+Streaming: frames per second of (a) decode + encode alone with the same codec settings and (b) the model stage
+alone on the same decoded frames. End-to-end `run` throughput joins them once the streaming pipeline exists.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
+from vidcolor.hints import apply_hints
+from vidcolor.predictor import Predictor
+
+STAGES = ("precolor", "ref_stats", "transfer", "refine", "recombine")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> dict[str, float]:
+    """Seconds per batch for each stage at working size ``size`` x ``size``."""
+    dev = predictor.device
+    gen = torch.Generator().manual_seed(0)
+    l_small = (torch.rand(batch, 1, size, size, generator=gen) * 100).to(dev)
+    rgb_ref = torch.rand(1, 3, size, size, generator=gen).to(dev)
+    empty = torch.zeros(batch, 2, size, size, device=dev)
+    mask = predictor.pattern(size, size, 0)
+    with predictor._autocast():
+        stats = predictor.transfer.reference_stats(rgb_ref)
+        ab_auto = predictor.colorizer(normalize_l(l_small), empty, empty[:, :1]).float()
+    rgb_pre = lab_to_rgb(torch.cat([l_small, denormalize_ab(ab_auto)], 1))
+    ab_t = torch.randn(batch, 2, size, size, generator=gen).to(dev) * 0.2
+
+    def precolor():
+        with predictor._autocast():
+            predictor.colorizer(normalize_l(l_small), empty, empty[:, :1])
+
+    def ref_stats():
+        with predictor._autocast():
+            predictor.transfer.reference_stats(rgb_ref)
+
+    def transfer():
+        with predictor._autocast():
+            predictor.transfer(rgb_pre, stats)
+
+    def refine():
+        hints = apply_hints(ab_t, mask, predictor.hint_patch)
+        with predictor._autocast():
+            predictor.colorizer(normalize_l(l_small), hints, mask.expand(batch, -1, -1, -1))
+
+    def recombine():
+        ab = F.interpolate(denormalize_ab(ab_t), size=(size, size), mode="bilinear", align_corners=False)
+        rgb = lab_to_rgb_keep_l(l_small, ab)
+        (rgb * 255).round().to(torch.uint8).cpu()
+
+    fns = {"precolor": precolor, "ref_stats": ref_stats, "transfer": transfer, "refine": refine, "recombine": recombine}
+    return {name: median_time(fn, dev, repeats) for name, fn in fns.items()}
+
+
+def synthetic_clip(path: Path, width: int, height: int, frames: int, fps: int = 24) -> Path:
+    """A moving colour pattern encoded with libx264 (the project's own test media)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"crf": "23", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            r = 127 + 100 * np.sin((x + 4 * i) / 37.0)
+            g = 127 + 100 * np.cos((y - 3 * i) / 29.0)
+            b = 127 + 100 * np.sin((x + y + 5 * i) / 53.0)
+            img = np.stack([r, g, b], -1).clip(0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def decode_encode_fps(clip: Path, codec: str, crf: int, preset: str, max_frames: int) -> tuple[float, list]:
+    """(fps of decode -> RGB -> encode alone, the decoded RGB frames)."""
+    frames = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        with av.open(str(clip)) as src, av.open(str(Path(tmp) / "out.mp4"), "w") as dst:
+            vin = src.streams.video[0]
+            vin.thread_type = "AUTO"
+            vout = dst.add_stream(codec, rate=vin.average_rate or 24, options={"crf": str(crf), "preset": preset})
+            vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
+            for frame in src.decode(vin):
+                if len(frames) >= max_frames:
+                    break
+                rgb = frame.to_ndarray(format="rgb24").copy()
+                frames.append(rgb)
+                out_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+                for packet in vout.encode(out_frame):
+                    dst.mux(packet)
+            for packet in vout.encode():
+                dst.mux(packet)
+        elapsed = time.perf_counter() - t0
+    return len(frames) / elapsed, frames
+
+
+def model_fps(predictor: Predictor, frames: list[np.ndarray], batch: int) -> float:
+    reference = predictor.prepare_reference(frames[0])
+    predictor.colorize(np.stack(frames[:batch]), reference)  # warm-up
+    _sync(predictor.device)
+    t0 = time.perf_counter()
+    for start in range(0, len(frames), batch):
+        predictor.colorize(np.stack(frames[start : start + batch]), reference)
+    _sync(predictor.device)
+    return len(frames) / (time.perf_counter() - t0)
+
+
+def bench_predictor(make_predictor: Callable[..., Predictor], device: str, size: int) -> tuple[Predictor, str]:
+    """Trained networks where present; else random-init ones of the default architecture (timing only)."""
+    from vidcolor.errors import VidcolorError
+    from vidcolor.models import ColorizerNet, TransferNet
+
+    try:
+        return make_predictor(need_transfer=True), "trained (weights/manifest.json)"
+    except VidcolorError:
+        torch.manual_seed(0)
+        return Predictor(TransferNet(), ColorizerNet(), device, size), "random-init default architecture (timing only)"
+
+
+def run_bench(
+    make_predictor: Callable[..., Predictor],
+    device: str,
+    sizes: list[int],
+    batches: list[int],
+    dtypes: list[str],
+    repeats: int,
+    clip: str | None,
+    clip_frames: int,
+    codec: str = "libx264",
+    crf: int = 18,
+    preset: str = "veryfast",
+    stream_size: int = 256,
+    stream_batch: int = 4,
+    on_row: Callable[[dict], None] | None = None,
+) -> dict:
+    from vidcolor.evaluate.runner import environment
+
+    predictor, weights_note = bench_predictor(make_predictor, device, stream_size)
+    rows = []
+    for dtype in dtypes:
+        if dtype != "fp32" and predictor.device.type != "cuda":
+            continue
+        predictor.amp_dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+        for size in sizes:
+            for batch in batches:
+                times = stage_times(predictor, size, batch, repeats)
+                per_image = {k: v / batch for k, v in times.items()}
+                chain = sum(v for k, v in per_image.items() if k != "ref_stats")
+                row = {
+                    "size": size,
+                    "batch": batch,
+                    "dtype": dtype,
+                    "seconds_per_batch": times,
+                    "seconds_per_image": per_image,
+                    "chain_seconds_per_image": chain,
+                }
+                rows.append(row)
+                if on_row:
+                    on_row(row)
+    predictor.amp_dtype = None if predictor.device.type == "cpu" else predictor.amp_dtype
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(clip) if clip else synthetic_clip(Path(tmp) / "clip.mp4", 640, 360, clip_frames)
+        io_fps, frames = decode_encode_fps(source, codec, crf, preset, clip_frames)
+    predictor.size = stream_size
+    stream = {
+        "clip": str(clip) if clip else f"synthetic 640x360, {clip_frames} frames",
+        "frames": len(frames),
+        "resolution": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
+        "codec": {"codec": codec, "crf": crf, "preset": preset},
+        "working_size": stream_size,
+        "batch": stream_batch,
+        "decode_encode_fps": io_fps,
+        "model_fps": model_fps(predictor, frames, stream_batch),
+        "end_to_end_fps": None,  # the streaming `vidcolor run` pipeline (a later issue) fills this in
+    }
+    return {
+        "environment": environment(predictor.device),
+        "weights": weights_note,
+        "repeats": repeats,
+        "stages": rows,
+        "streaming": stream,
+    }

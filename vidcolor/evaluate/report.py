@@ -1,0 +1,99 @@
+"""Presenting measurements: terminal tables, JSON files and contact sheets (all outputs written atomically)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcolor.io.image import write_image
+
+COLUMNS = (
+    ("psnr", "PSNR", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("colorfulness", "CF", "{:.1f}"),
+    ("colorfulness_gap", "CF gap", "{:.2f}"),
+    ("cdc", "CDC", "{:.5f}"),
+    ("warp_error", "Warp", "{:.5f}"),
+)
+
+
+def _fmt(value, pattern: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else pattern.format(value)
+
+
+def eval_table(results: dict) -> str:
+    """Mean over sequences, one row per method; missing methods listed with the reason."""
+    header = f"{'method':<10}" + "".join(f"{title:>10}" for _, title, _ in COLUMNS)
+    lines = [header, "-" * len(header)]
+    for method, figures in results["mean"].items():
+        lines.append(f"{method:<10}" + "".join(f"{_fmt(figures.get(k), p):>10}" for k, _, p in COLUMNS))
+    for method, why in results.get("missing", {}).items():
+        lines.append(f"{method:<10}  missing: {why[:100]}")
+    return "\n".join(lines)
+
+
+def sequence_line(name: str, per_method: dict) -> str:
+    parts = [f"{m} {f['psnr']:.2f}" for m, f in per_method.items() if "psnr" in f]
+    return f"{name}: PSNR " + ", ".join(parts)
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def contact_sheet(rows: dict[str, list[tuple[str, list[np.ndarray]]]], path: str | os.PathLike, tile_w: int = 200):
+    """Columns: ground truth then each method; one row per picked frame of each sequence; labelled."""
+    columns = list(rows)
+    grid = []  # grid[c][r] = (sequence name, tile)
+    for col in columns:
+        tiles = []
+        for seq_name, frames in rows[col]:
+            for frame in frames:
+                h, w = frame.shape[:2]
+                tile = cv2.resize(frame, (tile_w, max(1, round(h * tile_w / w))), interpolation=cv2.INTER_AREA)
+                tiles.append((seq_name, tile))
+        grid.append(tiles)
+    heights = [tile.shape[0] for _, tile in grid[0]]
+    header = 24
+    offsets = np.cumsum([header, *heights])
+    sheet = np.full((int(offsets[-1]), tile_w * len(columns), 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for c, (name, tiles) in enumerate(zip(columns, grid, strict=True)):
+        cv2.putText(sheet, name, (c * tile_w + 6, 17), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        for r, (seq_name, tile) in enumerate(tiles):
+            y = int(offsets[r])
+            sheet[y : y + tile.shape[0], c * tile_w : (c + 1) * tile_w] = tile
+            if c == 0:
+                cv2.putText(sheet, seq_name, (4, y + 14), font, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    write_image(path, sheet)
+
+
+def bench_table(results: dict) -> str:
+    """Seconds per image by stage, paper Table 1 style: precolor + transfer + refine (+ recombine)."""
+    header = f"{'size':>6} {'batch':>5} {'dtype':>5}" + "".join(
+        f"{s:>11}" for s in ("precolor", "ref_stats", "transfer", "refine", "recombine", "chain")
+    )
+    lines = [header, "-" * len(header)]
+    for row in results["stages"]:
+        per = row["seconds_per_image"]
+        cells = [per[k] for k in ("precolor", "ref_stats", "transfer", "refine", "recombine")]
+        cells.append(row["chain_seconds_per_image"])
+        lines.append(f"{row['size']:>6} {row['batch']:>5} {row['dtype']:>5}" + "".join(f"{c:>11.4f}" for c in cells))
+    s = results["streaming"]
+    lines.append(
+        f"streaming {s['resolution']} ({s['clip']}): decode+encode alone {s['decode_encode_fps']:.1f} fps, "
+        f"model stage alone {s['model_fps']:.2f} fps at working size {s['working_size']}, batch {s['batch']}"
+    )
+    return "\n".join(lines)

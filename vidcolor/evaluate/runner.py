@@ -1,0 +1,203 @@
+"""`vidcolor eval`: score every method side by side on the same frames of colour ground truth.
+
+For a video the input is each frame's luminance, the reference is frame ``ref_frame`` in colour (or a given image)
+and the other frames are scored. For a folder of colour images the first image (sorted by name) is the reference.
+Methods: gray (ab = 0), reinhard (global Lab mean/std transfer), auto (pre-colorization only), transfer (coarse T_ab),
+exemplar (the full chain), oracle (refinement fed with hints sampled from the ground truth itself).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from vidcolor.color import lab_to_rgb_keep_l, rgb_to_l, rgb_to_lab
+from vidcolor.errors import VidcolorError
+from vidcolor.evaluate import metrics
+from vidcolor.evaluate.baselines import gray_ab, reinhard_ab
+from vidcolor.io.image import check_image, is_grayscale, read_image
+from vidcolor.io.media import iter_rgb_frames
+from vidcolor.predictor import Predictor, working_shape
+
+METHODS = ("gray", "reinhard", "auto", "transfer", "exemplar", "oracle")
+NETWORK_METHODS = {"auto": "colorizer", "transfer": "decoder", "exemplar": "decoder", "oracle": "colorizer"}
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class Sequence:
+    name: str
+    frames: list[np.ndarray]  # colour ground truth, scored
+    reference: np.ndarray  # colour reference
+    temporal: bool  # frames are consecutive video frames (CDC and warp error apply)
+
+
+def load_sequence(path: str, max_frames: int | None, ref_frame: int = 0, ref: str | None = None) -> Sequence:
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
+        if len(files) < 2:
+            raise VidcolorError(f"{p}: a folder to evaluate needs at least 2 colour images (reference + target)")
+        files = files[: (max_frames + 1) if max_frames else None]
+        images = [read_image(f) for f in files]
+        for f, img in zip(files, images, strict=True):
+            if is_grayscale(img):
+                raise VidcolorError(f"{f}: ground truth must be in colour, this image is grayscale")
+        return Sequence(p.name, images[1:], read_image(ref) if ref else images[0], temporal=False)
+    if not p.exists():
+        raise VidcolorError(f"{p}: no such file or folder")
+    limit = None if max_frames is None else max_frames + ref_frame + 1
+    frames = list(iter_rgb_frames(p, limit))
+    if len(frames) <= ref_frame + 1:
+        raise VidcolorError(f"{p}: only {len(frames)} frames, need more than --ref-frame {ref_frame} + 1")
+    reference = read_image(check_image(ref)) if ref else frames[ref_frame]
+    scored = frames[:ref_frame] + frames[ref_frame + 1 :]
+    if is_grayscale(frames[len(frames) // 2]):
+        raise VidcolorError(f"{p}: ground truth must be in colour, this video is grayscale")
+    return Sequence(p.stem, scored, reference, temporal=True)
+
+
+def _batches(frames: list[np.ndarray], batch: int) -> list[list[np.ndarray]]:
+    """Consecutive runs of at most ``batch`` frames of one shape (folders may mix sizes)."""
+    out: list[list[np.ndarray]] = []
+    for f in frames:
+        if out and len(out[-1]) < batch and out[-1][0].shape == f.shape:
+            out[-1].append(f)
+        else:
+            out.append([f])
+    return out
+
+
+def _recombine(l_full: torch.Tensor, ab: torch.Tensor) -> list[np.ndarray]:
+    if ab.shape[-2:] != l_full.shape[-2:]:
+        ab = F.interpolate(ab, size=l_full.shape[-2:], mode="bilinear", align_corners=False)
+    rgb = lab_to_rgb_keep_l(l_full, ab)
+    return list((rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+
+def colorize_sequence(
+    seq: Sequence, predictor: Predictor | None, methods: list[str], batch: int = 4
+) -> dict[str, list[np.ndarray]]:
+    """Every requested method's output frames for one sequence (same frames, same reference for all)."""
+    outputs: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    device = predictor.device if predictor else torch.device("cpu")
+    rgb_ref = torch.from_numpy(seq.reference).permute(2, 0, 1)[None].float().div(255).to(device)
+    reference = None
+    if predictor is not None and {"transfer", "exemplar"} & set(methods):
+        reference = predictor.prepare_reference(seq.reference, "reference")
+    for chunk in _batches(seq.frames, batch):
+        gt = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255
+        gt = gt.to(device)
+        l_full = rgb_to_l(gt)  # (N, 1, H, W)
+        if "gray" in methods:
+            outputs["gray"] += _recombine(l_full, gray_ab(l_full))
+        if "reinhard" in methods:
+            outputs["reinhard"] += _recombine(l_full, reinhard_ab(l_full, rgb_ref))
+        if predictor is None:
+            continue
+        hs, ws = working_shape(*l_full.shape[-2:], predictor.size)
+        l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
+        with torch.no_grad():
+            stages = predictor.stages(l_small, reference)
+            for method, key in (("auto", "auto"), ("transfer", "transfer"), ("exemplar", "ab")):
+                if method in methods:
+                    outputs[method] += _recombine(l_full, stages[key])
+            if "oracle" in methods:
+                gt_small = F.interpolate(gt, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
+                ab_gt = rgb_to_lab(gt_small.clamp(0, 1))[:, 1:]
+                outputs["oracle"] += _recombine(l_full, predictor.refine(l_small, ab_gt, predictor.pattern(hs, ws, 0)))
+    return outputs
+
+
+def score(seq: Sequence, frames: list[np.ndarray], flows: metrics.FlowCache | None) -> dict[str, float]:
+    cf_gt = [metrics.colorfulness(g) for g in seq.frames]
+    cf = [metrics.colorfulness(f) for f in frames]
+    result = {
+        "psnr": float(np.mean([metrics.psnr(f, g) for f, g in zip(frames, seq.frames, strict=True)])),
+        "ssim": float(np.mean([metrics.ssim(f, g) for f, g in zip(frames, seq.frames, strict=True)])),
+        "colorfulness": float(np.mean(cf)),
+        "colorfulness_gap": float(np.mean(np.abs(np.array(cf) - np.array(cf_gt)))),
+    }
+    if seq.temporal:
+        result["cdc"] = metrics.cdc(frames)
+        result["warp_error"] = metrics.warp_error(frames, flows) if flows else float("nan")
+    return result
+
+
+def evaluate(
+    sources: list[str],
+    make_predictor: Callable[..., Predictor] | None,
+    max_frames: int | None = None,
+    ref_frame: int = 0,
+    ref: str | None = None,
+    batch: int = 4,
+    sheet_frames: int = 3,
+    on_sequence: Callable[[str, dict], None] | None = None,
+) -> tuple[dict, dict[str, list[tuple[str, list[np.ndarray]]]]]:
+    """Returns (results for JSON, sheet rows: method -> [(sequence, frames picked for the contact sheet)])."""
+    sequences = [load_sequence(s, max_frames, ref_frame, ref) for s in sources]  # all inputs checked first
+    predictor, missing = _build_predictor(make_predictor)
+    methods = [m for m in METHODS if m not in missing]
+    results: dict = {"sequences": {}, "missing": missing}
+    sheet: dict[str, list] = {m: [] for m in ("ground truth", *methods)}
+    for seq in sequences:
+        outputs = colorize_sequence(seq, predictor, methods, batch)
+        flows = metrics.FlowCache(seq.frames) if seq.temporal else None
+        per_method = {m: score(seq, outputs[m], flows) for m in methods}
+        per_method.update({m: {"missing": why} for m, why in missing.items()})
+        results["sequences"][seq.name] = {"frames": len(seq.frames), "methods": per_method}
+        picks = np.linspace(0, len(seq.frames) - 1, sheet_frames).round().astype(int)
+        sheet["ground truth"].append((seq.name, [seq.frames[i] for i in picks]))
+        for m in methods:
+            sheet[m].append((seq.name, [outputs[m][i] for i in picks]))
+        if on_sequence:
+            on_sequence(seq.name, per_method)
+    results["mean"] = {m: _mean_figures([r["methods"][m] for r in results["sequences"].values()]) for m in methods}
+    results["settings"] = {
+        "sources": [str(s) for s in sources],
+        "max_frames": max_frames,
+        "ref_frame": ref_frame,
+        "ref": ref,
+        "size": predictor.size if predictor else None,
+        "hint_density": predictor.hint_density if predictor else None,
+    }
+    results["environment"] = environment(predictor.device if predictor else torch.device("cpu"))
+    return results, sheet
+
+
+def _mean_figures(per_sequence: list[dict[str, float]]) -> dict[str, float]:
+    """Mean of each metric over the sequences that have it (folders have no temporal metrics)."""
+    keys = dict.fromkeys(k for figures in per_sequence for k in figures)
+    return {k: float(np.nanmean([f[k] for f in per_sequence if k in f])) for k in keys}
+
+
+def _build_predictor(make_predictor) -> tuple[Predictor | None, dict[str, str]]:
+    if make_predictor is None:
+        return None, {m: "not requested" for m in NETWORK_METHODS}
+    try:
+        return make_predictor(need_transfer=True), {}
+    except VidcolorError as full_error:
+        try:
+            predictor = make_predictor(need_transfer=False)
+        except VidcolorError as exc:
+            return None, {m: str(exc) for m in NETWORK_METHODS}
+        return predictor, {m: str(full_error) for m, net in NETWORK_METHODS.items() if net == "decoder"}
+
+
+def environment(device: torch.device) -> dict:
+    return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "av": av.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
