@@ -73,7 +73,7 @@ class Predictor:
     def __init__(
         self,
         transfer: TransferNet | None,
-        colorizer: ColorizerNet,
+        colorizer: ColorizerNet | None,
         device: str | torch.device = "auto",
         size: int = 256,
         hint_density: float = 0.01,
@@ -89,14 +89,20 @@ class Predictor:
         else:
             self.amp_dtype = None
         self.transfer = transfer.to(self.device).eval() if transfer is not None else None
-        self.colorizer = colorizer.to(self.device).eval()
+        self.colorizer = colorizer.to(self.device).eval() if colorizer is not None else None
         self.hint_density, self.hint_patch = hint_density, hint_patch
         self._patterns: dict[tuple[int, int, int], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ construction from weight files
     @classmethod
     def from_pretrained(
-        cls, vgg: str | None = None, device: str = "auto", size: int = 256, need_transfer: bool = True, **kw
+        cls,
+        vgg: str | None = None,
+        device: str = "auto",
+        size: int = 256,
+        need_transfer: bool = True,
+        need_colorizer: bool = True,
+        **kw,
     ) -> Predictor:
         """Load VGG19 (via weights.resolve_vgg) and the project's trained sub-nets from weights/."""
         size = check_size(size)
@@ -105,7 +111,7 @@ class Predictor:
         allow_random = os.environ.get(RANDOM_WEIGHTS_ENV) == "1"
         manifest = weights.read_manifest()
         name = manifest.get("defaults", {}).get(dev.type, "colorizer")
-        colorizer = _load_or_random(name, ColorizerNet, ColorizerConfig, allow_random)
+        colorizer = _load_or_random(name, ColorizerNet, ColorizerConfig, allow_random) if need_colorizer else None
         transfer = None
         if need_transfer:
             transfer = _load_or_random("decoder", TransferNet, TransferConfig, allow_random, attr="decoder")
@@ -162,6 +168,8 @@ class Predictor:
     def stages(self, l_small: torch.Tensor, reference: Reference | None, hint_seed: int = 0) -> dict:
         """The chain at working size, every intermediate returned (ab tensors in Lab units, (N, 2, h, w)):
         ``auto`` (pre-colorization), ``transfer`` (coarse T_ab), ``ab`` (final)."""
+        if self.colorizer is None:
+            raise VidcolorError("this predictor was built without the colorization sub-net")
         n, _, hs, ws = l_small.shape
         l_norm = normalize_l(l_small)
         empty = torch.zeros(n, 2, hs, ws, device=self.device)
@@ -188,15 +196,26 @@ class Predictor:
         return denormalize_ab(ab.float())
 
     @torch.no_grad()
-    def stylize(self, content: np.ndarray, reference: Reference) -> np.ndarray:
-        """(H, W, 3) uint8 colour content -> transfer sub-net output, resized back to (H, W, 3) uint8."""
+    def stylize_small(self, content: np.ndarray, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
+        """(H, W, 3) uint8 -> (content, transfer output), both (1, 3, h, w) at the working size."""
         if self.transfer is None:
             raise VidcolorError("this predictor was built without the transfer sub-net")
-        rgb = _to_tensor(content[None]).to(self.device)
+        rgb_small = self._resize_rgb(_to_tensor(content[None]).to(self.device))
         with self._autocast():
-            out = self.transfer(self._resize_rgb(rgb), reference.stats).float()
-        out = F.interpolate(out, size=content.shape[:2], mode="bicubic", align_corners=False)
-        return _to_uint8(out)[0]
+            out_small = self.transfer(rgb_small, reference.stats).float()
+        return rgb_small, out_small
+
+    @torch.no_grad()
+    def stylize(self, content: np.ndarray, reference: Reference) -> np.ndarray:
+        """(H, W, 3) uint8 colour content -> stylised (H, W, 3) uint8 at the content's size.
+
+        The network runs at the working size; its CHANGE to the content is upsampled and added to the
+        full-resolution content, so fine detail the working size cannot hold is kept (identity stays sharp).
+        """
+        rgb_small, out_small = self.stylize_small(content, reference)
+        rgb_full = _to_tensor(content[None]).to(self.device)
+        delta = F.interpolate(out_small - rgb_small, size=content.shape[:2], mode="bilinear", align_corners=False)
+        return _to_uint8(rgb_full + delta)[0]
 
 
 def pick_device(device: str | torch.device) -> torch.device:

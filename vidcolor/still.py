@@ -77,7 +77,7 @@ def stylize_image(content: str, style: str, out: str, make_predictor: Callable[.
     write_format(out_path)
     refuse_overwrite([content_path, style_path], [out_path])
     content_image, style_image = read_image(content_path), read_image(style_path)
-    predictor = make_predictor(need_transfer=True)
+    predictor = make_predictor(need_transfer=True, need_colorizer=False)
     reference = predictor.prepare_reference(style_image, style_path.name)
     write_image(out_path, predictor.stylize(content_image, reference))
     return out_path

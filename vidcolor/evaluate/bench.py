@@ -27,6 +27,7 @@ from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normal
 from vidcolor.hints import apply_hints
 from vidcolor.predictor import Predictor
 
+CPU_MAX_BATCH_PIXELS = 8 * 512 * 512  # batches above this many pixels are skipped on CPU (minutes per row)
 STAGES = ("precolor", "ref_stats", "transfer", "refine", "recombine")
 
 
@@ -173,13 +174,16 @@ def run_bench(
     from vidcolor.evaluate.runner import environment
 
     predictor, weights_note = bench_predictor(make_predictor, device, stream_size)
-    rows = []
+    rows, skipped = [], []
     for dtype in dtypes:
         if dtype != "fp32" and predictor.device.type != "cuda":
             continue
         predictor.amp_dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
         for size in sizes:
             for batch in batches:
+                if predictor.device.type == "cpu" and batch > 1 and batch * size * size > CPU_MAX_BATCH_PIXELS:
+                    skipped.append({"size": size, "batch": batch, "dtype": dtype, "why": "too slow on CPU"})
+                    continue
                 times = stage_times(predictor, size, batch, repeats)
                 per_image = {k: v / batch for k, v in times.items()}
                 chain = sum(v for k, v in per_image.items() if k != "ref_stats")
