@@ -58,6 +58,34 @@ def image(targets, ref, output, quiet, vgg, device, size):
 
 
 @cli.command()
+@click.argument("source")
+@click.option("--refs", default=None, help="Reference image, or folder (files named by frame index apply from it).")
+@click.option("-o", "--output", "output", required=True, help="Output video (.mp4, .mkv, .mov, .webm).")
+@click.option("--batch", default=4, show_default=True, help="Frames per model batch.")
+@click.option("--codec", default="libx264", show_default=True, help="Video encoder (libx264, libx265, ...).")
+@click.option("--crf", default=18, show_default=True)
+@click.option("--preset", default="medium", show_default=True, help="Encoder preset.")
+@click.option("--fast", is_flag=True, help="CPU-friendly preset: working size 128, batch 8, encoder veryfast.")
+@click.option("--chunk-frames", default=240, show_default=True, help="Frames per resumable chunk.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of the same output.")
+@click.option("--fresh", is_flag=True, help="Discard an interrupted run of the same output and start over.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@model_options
+def run(source, refs, output, batch, codec, crf, preset, fast, chunk_frames, resume, fresh, quiet, vgg, device, size):
+    """Colorize the video SOURCE into OUTPUT, keeping its audio, timing and metadata."""
+    from vidcolor.io.encode import EncodeSettings
+    from vidcolor.pipeline import RunOptions
+    from vidcolor.video import run_video
+
+    if fast:
+        size, batch, preset = 128, 8, "veryfast"
+    if batch < 1 or chunk_frames < 1:
+        raise click.BadParameter("--batch and --chunk-frames must be at least 1")
+    options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh)
+    run_video(source, output, refs, _predictor_factory(vgg, device, size), options, quiet)
+
+
+@cli.command()
 @click.argument("content")
 @click.option("--ref", "ref", required=True, help="Style (colour) image.")
 @click.option("-o", "--output", "output", required=True, help="Output image file.")

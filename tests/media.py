@@ -1,0 +1,89 @@
+"""Synthetic test media made with PyAV: tiny frames, a sine audio track, optional VFR, rotation, odd sizes."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def make_video(
+    path: Path,
+    frames: int = 10,
+    width: int = 64,
+    height: int = 48,
+    fps: int = 24,
+    audio: str | None = "aac",
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+    rotation: int = 0,
+    colour: bool = False,
+    language: str | None = "eng",
+) -> Path:
+    """Gray (or colour) moving gradient video; ``pts`` in ``time_base`` units give variable frame rate."""
+    fmt = {".mkv": "matroska", ".mov": "mov", ".avi": "avi"}.get(path.suffix, "mp4")
+    with av.open(str(path), "w", format=fmt) as out:
+        v = out.add_stream("libx264", rate=fps, options={"crf": "12", "preset": "ultrafast"})
+        v.width, v.height = width, height
+        v.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        if time_base is not None:
+            v.codec_context.time_base = time_base
+            v.time_base = time_base
+        if rotation:
+            v.set_display_rotation(rotation)
+        a = None
+        if audio:
+            a = out.add_stream(audio, rate=16000)
+            a.layout = "mono"
+            if language:
+                a.metadata["language"] = language
+        y, x = np.mgrid[0:height, 0:width]
+        for i in range(frames):
+            g = ((x * 3 + y * 2 + 9 * i) % 256).astype(np.uint8)
+            img = np.stack([g, (255 - g), (g // 2 + 60)], -1) if colour else np.stack([g] * 3, -1)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img.astype(np.uint8)), format="rgb24")
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], time_base
+            for p in v.encode(frame):
+                out.mux(p)
+        if a is not None:
+            seconds = frames / fps
+            t = np.arange(int(16000 * seconds)) / 16000
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            sample_fmt = "s16" if audio.startswith("pcm_s16") else "flt" if audio != "aac" else "fltp"
+            data = (samples * 32767).astype(np.int16) if sample_fmt == "s16" else samples
+            af = av.AudioFrame.from_ndarray(data, format=sample_fmt, layout="mono")
+            af.sample_rate, af.pts = 16000, 0
+            for p in a.encode(af):
+                out.mux(p)
+            for p in a.encode(None):
+                out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+    return path
+
+
+def frame_times(path: Path) -> list[Fraction]:
+    with av.open(str(path)) as c:
+        return [Fraction(f.pts) * f.time_base for f in c.decode(c.streams.video[0])]
+
+
+def frames_rgb(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+
+
+def audio_payloads(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return []
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+def rotation(path: Path) -> int:
+    with av.open(str(path)) as c:
+        for f in c.decode(c.streams.video[0]):
+            return int(round(f.rotation or 0))
+    return 0

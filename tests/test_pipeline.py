@@ -1,0 +1,213 @@
+"""The streaming video pipeline on synthetic media: timing, audio, odd inputs, failures, resume."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import colour_image
+from media import audio_payloads, frame_times, frames_rgb, make_video, rotation
+from PIL import Image
+
+from vidcolor.cli import cli
+from vidcolor.config import ColorizerConfig, TransferConfig
+from vidcolor.errors import VidcolorError
+from vidcolor.io.encode import EncodeSettings
+from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.pipeline import RunOptions, work_dir_for
+from vidcolor.predictor import Predictor
+from vidcolor.video import run_video
+
+FAST = EncodeSettings("libx264", 18, "ultrafast")
+
+
+def tiny_predictor(**_kw) -> Predictor:
+    torch.manual_seed(0)
+    return Predictor(
+        TransferNet(TransferConfig(decoder_width=0.25)), ColorizerNet(ColorizerConfig(width=8)), device="cpu", size=64
+    )
+
+
+@pytest.fixture
+def ref(tmp_path):
+    path = tmp_path / "ref.png"
+    Image.fromarray(colour_image(seed=7)).save(path)
+    return path
+
+
+def run(src, out, refs=None, factory=tiny_predictor, **kw):
+    options = RunOptions(**{"batch": 3, "chunk_frames": 4, "encode": FAST, **kw})
+    return run_video(str(src), str(out), str(refs) if refs else None, factory, options, quiet=True)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_frames_timing_and_audio_kept(tmp_path, ref, ext):
+    src = make_video(tmp_path / f"in{ext}", frames=10)
+    out = tmp_path / f"out{ext}"
+    summary = run(src, out, ref)
+    assert summary.frames == 10
+    t_in, t_out = frame_times(src), frame_times(out)
+    assert len(t_out) == len(t_in)
+    if ext == ".mp4":
+        assert t_out == t_in
+    else:  # Matroska stores milliseconds
+        assert max(abs(a - b) for a, b in zip(t_in, t_out, strict=True)) <= Fraction(1, 1000)
+    assert audio_payloads(out) == audio_payloads(src)
+    assert not work_dir_for(out).exists()
+    rgb = frames_rgb(out)
+    assert rgb[0].shape == (48, 64, 3)
+    assert np.abs(rgb[3].astype(int) - rgb[3][..., [1, 2, 0]].astype(int)).max() > 0  # it is in colour
+
+
+def test_audio_codec_mp4_refuses_is_reencoded(tmp_path, ref):
+    src = make_video(tmp_path / "in.mov", audio="pcm_s16le")
+    summary = run(src, tmp_path / "out.mp4", ref)
+    assert any("re-encoded to aac" in note for note in summary.streams)
+    import av
+
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+        assert c.streams.audio[0].duration and c.streams.audio[0].duration > 0
+
+
+def test_variable_frame_rate_kept_exactly(tmp_path, ref):
+    tb = Fraction(1, 1000)
+    pts = [0, 40, 120, 130, 400, 410, 900, 1000]
+    src = make_video(tmp_path / "vfr.mp4", frames=8, pts=pts, time_base=tb, audio=None)
+    run(src, tmp_path / "out.mp4", ref)
+    assert frame_times(tmp_path / "out.mp4") == frame_times(src)
+
+
+def test_odd_size_and_rotation(tmp_path, ref):
+    src = make_video(tmp_path / "odd.mp4", frames=5, width=63, height=47, rotation=90, audio=None)
+    run(src, tmp_path / "out.mp4", ref)
+    rgb = frames_rgb(tmp_path / "out.mp4")
+    assert len(rgb) == 5 and rgb[0].shape == (47, 63, 3)
+    assert rotation(tmp_path / "out.mp4") == 90
+
+
+def test_colour_source_and_automatic_mode(tmp_path):
+    src = make_video(tmp_path / "c.mp4", frames=4, colour=True, audio=None)
+    run(src, tmp_path / "out.mp4")
+    assert len(frame_times(tmp_path / "out.mp4")) == 4
+
+
+def test_model_error_stops_everything_and_leaves_no_output(tmp_path, ref):
+    src = make_video(tmp_path / "in.mp4", frames=12)
+
+    class Boom(Exception):
+        pass
+
+    def broken(**kw):
+        p = tiny_predictor()
+        calls = []
+
+        def colorize(*a, **k):
+            calls.append(1)
+            if len(calls) > 1:
+                raise Boom("out of memory, say")
+            return Predictor.colorize(p, *a, **k)
+
+        p.colorize = colorize
+        return p
+
+    out = tmp_path / "out.mp4"
+    with pytest.raises(VidcolorError, match="model stage: Boom: out of memory"):
+        run(src, out, ref, factory=broken)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.partial*"))
+
+
+def test_resume_gives_the_same_frames(tmp_path, ref):
+    src = make_video(tmp_path / "in.mp4", frames=14)
+    straight = tmp_path / "straight.mp4"
+    run(src, straight, ref, batch=2)
+
+    def dies_late(**kw):
+        p = tiny_predictor()
+        seen = []
+
+        def colorize(frames, *a, **k):
+            seen.append(len(frames))
+            if sum(seen) > 9:
+                raise RuntimeError("power cut")
+            return Predictor.colorize(p, frames, *a, **k)
+
+        p.colorize = colorize
+        return p
+
+    out = tmp_path / "resumed.mp4"
+    with pytest.raises(VidcolorError, match="power cut"):
+        run(src, out, ref, factory=dies_late, batch=2)
+    assert not out.exists() and work_dir_for(out).exists()
+    with pytest.raises(VidcolorError, match="--resume"):
+        run(src, out, ref, batch=2)
+    summary = run(src, out, ref, batch=2, resume=True)
+    assert summary.resumed_from in (4, 8)  # whole chunks of 4 that were done before the crash survive
+    a, b = frames_rgb(straight), frames_rgb(out)
+    assert len(a) == len(b) == 14
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert frame_times(out) == frame_times(src)
+    assert audio_payloads(out) == audio_payloads(src)
+
+
+def test_truncated_files(tmp_path, ref):
+    src = make_video(tmp_path / "in.mkv", frames=30)
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    summary = run(cut, tmp_path / "out.mkv", ref)
+    assert 0 < summary.frames < 30
+    mp4 = make_video(tmp_path / "in.mp4", frames=10)
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(mp4.read_bytes()[:2000])
+    with pytest.raises(VidcolorError, match="cut.mp4"):
+        run(bad, tmp_path / "o2.mp4", ref)
+
+
+def cli_error(*args):
+    res = CliRunner().invoke(cli, [str(a) for a in args])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 1 and len(lines) == 1 and lines[0].startswith("vidcolor: error:"), res.output
+    return lines[0]
+
+
+def test_cli_bad_inputs(tmp_path, ref, images):
+    src = make_video(tmp_path / "in.mp4", frames=3)
+    assert "vidcolor image" in cli_error("run", images["gray"], "-o", tmp_path / "o.mp4")
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video")
+    assert "notes.mp4" in cli_error("run", notes, "-o", tmp_path / "o.mp4")
+    assert "overwrite" in cli_error("run", src, "-o", src)
+    assert "extension" in cli_error("run", src, "-o", tmp_path / "o.xyz")
+    assert "grayscale" in cli_error("run", src, "--refs", images["gray"], "-o", tmp_path / "o.mp4")
+    assert "no such" in cli_error("run", src, "--refs", tmp_path / "none", "-o", tmp_path / "o.mp4")
+    audio_only = tmp_path / "audio.m4a"
+    import av
+
+    with av.open(str(audio_only), "w", format="mp4") as c:
+        a = c.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for p in a.encode(frame):
+            c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+    assert "no video stream" in cli_error("run", audio_only, "-o", tmp_path / "o.mp4")
+
+
+def test_indexed_reference_folder(tmp_path):
+    from vidcolor.refs import plan_references
+
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    for i, idx in enumerate((0, 5)):
+        Image.fromarray(colour_image(seed=i)).save(folder / f"ref_{idx:06d}.png")
+    plan = plan_references(str(folder))
+    assert [s.start for s in plan.segments] == [0, 5]
+    assert plan.segment_of(4).path.name == "ref_000000.png"
+    assert plan.segment_of(5).path.name == "ref_000005.png"
+    assert plan.segment_of(5).seed != plan.segment_of(0).seed
+    src = make_video(tmp_path / "in.mp4", frames=8, audio=None)
+    assert run(src, tmp_path / "out.mp4", folder).frames == 8

@@ -1,0 +1,210 @@
+"""Video output with PyAV: colour frames -> encoded chunks -> the final file with the original audio.
+
+A run encodes its frames into chunk files (MP4: exact integer time bases, negative dts kept via edit lists) inside a work folder, so a crash
+loses at most one chunk. ``assemble`` then muxes the chunks' video packets together with the source's audio and
+subtitle packets, copied untouched (re-encoded only where the output container refuses the codec), into the output.
+Every frame keeps the source's pts and time base; colour tags, rotation and sample aspect ratio are copied.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidcolor.errors import VidcolorError
+from vidcolor.io.media import VideoInfo
+
+# Audio codecs MP4/MOV take by stream copy (DESIGN.md 4); Matroska takes anything.
+MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+COPY_RULES = {
+    "mp4": (MP4_AUDIO, {"mov_text"}),
+    "mov": (MP4_AUDIO | {"pcm_s16le", "pcm_s24le", "pcm_s16be", "pcm_s24be"}, {"mov_text"}),
+    "matroska": (None, {"subrip", "ass", "ssa", "webvtt", "dvd_subtitle", "hdmv_pgs_subtitle"}),
+    "webm": ({"opus", "vorbis"}, {"webvtt"}),
+}
+FALLBACK_AUDIO = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus"}
+OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+SWS_COLORSPACES = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}  # AVColorSpace -> swscale matrix (601 == 470BG)
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+
+    def options(self) -> dict[str, str]:
+        return {"crf": str(self.crf), "preset": self.preset}
+
+
+def output_format(path: Path) -> str:
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise VidcolorError(f"{path}: unknown video extension (use {', '.join(sorted(OUTPUT_FORMATS))})")
+    return fmt
+
+
+def _exact_mp4(info: VideoInfo) -> dict[str, str]:
+    """MP4/MOV write edit lists in the movie timescale (1000 by default): a non-zero start would round to the
+    millisecond. Using the track's own timescale keeps every pts exact."""
+    return {"movie_timescale": str(info.time_base.denominator)}
+
+
+def colour_tags(info: VideoInfo) -> tuple[int, int]:
+    """(AVColorSpace, AVColorRange) to encode with: the source's, else BT.709 for HD / BT.601 for SD, limited."""
+    space = info.colorspace if info.colorspace in SWS_COLORSPACES else (1 if info.height >= 720 else 6)
+    rng = info.color_range if info.color_range in (1, 2) else 1
+    return space, rng
+
+
+class ChunkWriter:
+    """Encodes (pts, RGB frame) pairs into ``chunk-NNNNN.mp4`` files of ``chunk_frames`` frames each."""
+
+    def __init__(self, work_dir: Path, info: VideoInfo, settings: EncodeSettings, first_chunk: int = 0) -> None:
+        self.work_dir, self.info, self.settings = work_dir, info, settings
+        self.pix_fmt = "yuv420p" if info.width % 2 == 0 and info.height % 2 == 0 else "yuv444p"
+        self.colorspace, self.color_range = colour_tags(info)
+        self.number = first_chunk
+        self.container = self.stream = None
+        self.frames = 0
+
+    def _open(self) -> None:
+        self.tmp = self.work_dir / f".chunk-{self.number:05d}.mp4.tmp"
+        self.container = av.open(str(self.tmp), "w", format="mp4", options=_exact_mp4(self.info))
+        try:
+            s = self.container.add_stream(self.settings.codec, rate=self.info.rate, options=self.settings.options())
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise VidcolorError(f"--codec {self.settings.codec}: cannot encode with it ({exc})") from None
+        s.width, s.height, s.pix_fmt = self.info.width, self.info.height, self.pix_fmt
+        s.codec_context.time_base = self.info.time_base
+        s.time_base = self.info.time_base
+        cc = s.codec_context
+        cc.colorspace, cc.color_range = self.colorspace, self.color_range
+        if self.info.color_primaries not in (0, 2):
+            cc.color_primaries = self.info.color_primaries
+        if self.info.color_trc not in (0, 2):
+            cc.color_trc = self.info.color_trc
+        if self.info.sample_aspect_ratio:
+            cc.sample_aspect_ratio = self.info.sample_aspect_ratio
+        self.stream = s
+        self.frames = 0
+
+    def write(self, pts: int, rgb: np.ndarray) -> None:
+        if rgb.shape != (self.info.height, self.info.width, 3):
+            raise VidcolorError(
+                f"internal: frame of shape {rgb.shape} for a {self.info.width}x{self.info.height} video"
+            )
+        if self.container is None:
+            self._open()
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format=self.pix_fmt, dst_colorspace=SWS_COLORSPACES[self.colorspace], dst_color_range=self.color_range
+        )
+        frame.pts, frame.time_base = pts, self.info.time_base
+        frame.colorspace, frame.color_range = self.colorspace, self.color_range
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close_chunk(self) -> tuple[str, int] | None:
+        """Flush and finish the current chunk; returns (file name, frame count), None if it was empty."""
+        if self.container is None:
+            return None
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+        final = self.work_dir / f"chunk-{self.number:05d}.mp4"
+        self.tmp.replace(final)
+        self.container = self.stream = None
+        self.number += 1
+        return final.name, self.frames
+
+    def abort(self) -> None:
+        if self.container is not None:
+            try:
+                self.container.close()
+            except av.error.FFmpegError:
+                pass
+            self.tmp.unlink(missing_ok=True)
+            self.container = None
+
+
+def _time(packet: av.Packet) -> float:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return float(ts * packet.time_base) if ts is not None else 0.0
+
+
+def _chunk_packets(chunks: list[Path], out_stream) -> Iterator[tuple[float, int, av.Packet, object]]:
+    for path in chunks:
+        with av.open(str(path)) as c:
+            for packet in c.demux(c.streams.video[0]):
+                if packet.size:
+                    yield _time(packet), 0, packet, out_stream
+
+
+def assemble(chunks: list[Path], info: VideoInfo, dest: Path, fmt: str) -> list[str]:
+    """Mux chunk video + the source's audio/subtitles into ``dest``. Returns one note per non-video stream."""
+    audio_ok, subs_ok = COPY_RULES.get(fmt, (None, set()))
+    notes: list[str] = []
+    with (
+        av.open(str(chunks[0])) as first,
+        av.open(str(info.path)) as src,
+        av.open(str(dest), "w", format=fmt, options=_exact_mp4(info) if fmt in ("mp4", "mov") else {}) as out,
+    ):
+        out.metadata.update({k: v for k, v in src.metadata.items() if k.lower() not in ("encoder", "major_brand")})
+        ov = out.add_stream_from_template(first.streams.video[0])
+        ov.time_base = info.time_base
+        ov.metadata.update(src.streams.video[0].metadata)
+        if info.rotation:
+            ov.set_display_rotation(info.rotation)
+        sources, reencode = [], {}
+        for s in src.streams:
+            if s.type not in ("audio", "subtitle"):
+                continue
+            name = s.codec_context.name
+            allowed = audio_ok if s.type == "audio" else subs_ok
+            if allowed is None or name in allowed:
+                o = out.add_stream_from_template(s)
+                notes.append(f"{s.type} #{s.index} ({name}) copied")
+            elif s.type == "audio":
+                o = out.add_stream(FALLBACK_AUDIO[fmt], rate=s.codec_context.sample_rate)
+                o.layout = s.codec_context.layout
+                reencode[s.index] = o
+                notes.append(f"audio #{s.index} ({name}) re-encoded to {o.codec_context.name}: {fmt} refuses {name}")
+            else:
+                notes.append(f"subtitle #{s.index} ({name}) dropped: {fmt} does not take it")
+                continue
+            o.metadata.update(s.metadata)
+            o.disposition = s.disposition
+            sources.append((s, o))
+        merged = heapq.merge(
+            _chunk_packets(chunks, ov), _source_packets(src, sources, reencode), key=lambda item: (item[0], item[1])
+        )
+        for _time_s, _kind, packet, stream in merged:
+            packet.stream = stream
+            out.mux(packet)
+    return notes
+
+
+def _source_packets(src, pairs, reencode) -> Iterator[tuple[float, int, av.Packet, object]]:
+    if not pairs:
+        return
+    by_index = {s.index: o for s, o in pairs}
+    try:
+        for packet in src.demux(*[s for s, _ in pairs]):
+            out_stream = by_index[packet.stream.index]
+            if packet.stream.index in reencode:
+                for frame in packet.decode():
+                    for p in out_stream.encode(frame):
+                        yield _time(p), 1, p, out_stream
+            elif packet.size:
+                yield _time(packet), 1, packet, out_stream
+    except av.error.FFmpegError:
+        pass  # a truncated source: keep what could be read, the video side says where it stopped
+    for o in reencode.values():
+        for p in o.encode(None):
+            yield _time(p), 1, p, o

@@ -1,0 +1,290 @@
+"""`vidcolor run`: one streaming pass, three threads, bounded queues, memory independent of the film's length.
+
+decoder (input container: demux + decode -> gray frames) -> model (batches -> predictor) -> encoder (chunk files).
+Each container belongs to one thread. The main thread supervises: it joins with timeouts (so Ctrl-C arrives),
+a shared stop event ends every stage, and the first exception is re-raised naming its stage. Completed chunks are
+recorded in a work folder beside the output, so ``resume`` continues after the last one; when every frame is
+encoded the chunks and the source's audio are muxed into a temporary file that is renamed to the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidcolor.errors import VidcolorError
+from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
+from vidcolor.io.image import read_image
+from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
+from vidcolor.predictor import Predictor, Reference
+from vidcolor.refs import ReferencePlan
+
+END = object()
+PROGRESS = "progress.json"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    batch: int = 4
+    chunk_frames: int = 240
+    encode: EncodeSettings = EncodeSettings()
+    resume: bool = False
+    fresh: bool = False
+
+
+@dataclass
+class Summary:
+    frames: int
+    seconds: float
+    resumed_from: int
+    stopped_early: str | None
+    streams: list[str]
+
+    @property
+    def fps(self) -> float:
+        return (self.frames - self.resumed_from) / max(self.seconds, 1e-9)
+
+
+class StageError(VidcolorError):
+    """The first failure of any stage; its message names the stage."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        detail = str(error) if isinstance(error, VidcolorError) else f"{type(error).__name__}: {error}"
+        super().__init__(f"{stage} stage: {detail}")
+        self.stage, self.error = stage, error
+
+
+def work_dir_for(output: Path) -> Path:
+    return output.parent / f".{output.name}.vidcolor-work"
+
+
+class WorkState:
+    """The work folder: completed chunks and the settings they were made with (JSON, written atomically)."""
+
+    def __init__(self, directory: Path, fingerprint: dict) -> None:
+        self.dir, self.fingerprint = directory, fingerprint
+        self.chunks: list[dict] = []
+
+    @property
+    def frames_done(self) -> int:
+        return sum(c["frames"] for c in self.chunks)
+
+    def open(self, resume: bool, fresh: bool) -> None:
+        path = self.dir / PROGRESS
+        if path.is_file() and not fresh:
+            saved = json.loads(path.read_text())
+            done = sum(c["frames"] for c in saved.get("chunks", []))
+            if not resume:
+                raise VidcolorError(
+                    f"{self.dir}: an unfinished run of this output is here ({done} frames done): "
+                    "add --resume to continue it, or --fresh to start over"
+                )
+            if saved.get("fingerprint") != self.fingerprint:
+                raise VidcolorError(f"{self.dir}: the unfinished run used another source or settings; use --fresh")
+            self.chunks = [c for c in saved["chunks"] if (self.dir / c["file"]).is_file()]
+            return
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True)
+        self.save()
+
+    def add(self, name: str, first: int, frames: int) -> None:
+        self.chunks.append({"file": name, "first": first, "frames": frames})
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.dir / f".{PROGRESS}.tmp"
+        tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "chunks": self.chunks}, indent=1))
+        os.replace(tmp, self.dir / PROGRESS)
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    return END
+
+
+class VideoJob:
+    def __init__(
+        self,
+        source: Path,
+        output: Path,
+        plan: ReferencePlan,
+        predictor_factory: Callable[[], Predictor],
+        options: RunOptions,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.source, self.output, self.plan, self.options = source, output, plan, options
+        self.make_predictor = predictor_factory
+        self.on_progress = on_progress
+        self.stop = threading.Event()
+        self.errors: list[StageError] = []
+        self.stopped_early: str | None = None
+        self.encoded = 0
+
+    # ------------------------------------------------------------------ stages
+    def _stage(self, name: str, fn, *args) -> threading.Thread:
+        def target():
+            try:
+                fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - surfaced by the supervisor
+                self.errors.append(StageError(name, exc))
+                self.stop.set()
+
+        return threading.Thread(target=target, name=f"vidcolor-{name}", daemon=True)
+
+    def _decode(self, out_q: queue.Queue, skip: int, info: VideoInfo) -> None:
+        container = open_video(self.source)
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            duration = round(1 / (info.rate * info.time_base)) if info.rate else 1
+            last_pts, index = None, 0
+            try:
+                for frame in container.decode(stream):
+                    if self.stop.is_set():
+                        return
+                    pts = frame.pts
+                    if pts is None or (last_pts is not None and pts <= last_pts):
+                        pts = 0 if last_pts is None else last_pts + max(1, duration)  # no usable timestamp
+                    last_pts = pts
+                    if index >= skip and not _put(out_q, (index, pts, frame_gray(frame)), self.stop):
+                        return
+                    index += 1
+            except av.error.FFmpegError as exc:
+                self.stopped_early = f"decoding stopped at frame {index} ({exc.__class__.__name__}): file damaged?"
+        finally:
+            container.close()
+        _put(out_q, END, self.stop)
+
+    def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
+        predictor = self.predictor
+        references: dict[Path, Reference] = {}
+        pending: list[tuple[int, int, np.ndarray]] = []
+
+        def flush():
+            while pending:
+                seg = self.plan.segment_of(pending[0][0])
+                n = 1
+                while n < len(pending) and self.plan.segment_of(pending[n][0]) == seg:
+                    n += 1
+                group, pending[:] = pending[:n], pending[n:]
+                ref = None
+                if seg.path is not None:
+                    if seg.path not in references:  # each reference is prepared once
+                        references[seg.path] = predictor.prepare_reference(read_image(seg.path), seg.path.name)
+                    ref = references[seg.path]
+                rgb = predictor.colorize(np.stack([g for _, _, g in group]), ref, hint_seed=seg.seed)
+                for (index, pts, _), frame in zip(group, rgb, strict=True):
+                    if not _put(out_q, (index, pts, frame), self.stop):
+                        return
+
+        while True:
+            item = _get(in_q, self.stop)
+            if item is END:
+                break
+            pending.append(item)
+            if len(pending) >= self.options.batch:
+                flush()
+        flush()
+        _put(out_q, END, self.stop)
+
+    def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo) -> None:
+        writer = ChunkWriter(state.dir, info, self.options.encode, first_chunk=len(state.chunks))
+        first = state.frames_done
+        try:
+            while True:
+                item = _get(in_q, self.stop)
+                if item is END:
+                    break
+                _index, pts, rgb = item
+                writer.write(pts, rgb)
+                self.encoded += 1
+                if writer.frames >= self.options.chunk_frames:
+                    name, n = writer.close_chunk()
+                    state.add(name, first, n)
+                    first += n
+            if self.stop.is_set():
+                writer.abort()
+                return
+            done = writer.close_chunk()
+            if done:
+                state.add(done[0], first, done[1])
+        except BaseException:
+            writer.abort()
+            raise
+
+    # ------------------------------------------------------------------ supervisor
+    def run(self) -> Summary:
+        fmt = output_format(self.output)
+        info = probe(self.source)
+        fingerprint = {
+            "source": str(self.source.resolve()),
+            "size": self.source.stat().st_size,
+            "mtime_ns": self.source.stat().st_mtime_ns,
+            "refs": [str(s.path) for s in self.plan.segments],
+            "starts": [s.start for s in self.plan.segments],
+            "encode": asdict(self.options.encode),
+        }
+        state = WorkState(work_dir_for(self.output), fingerprint)
+        state.open(self.options.resume, self.options.fresh)
+        skip = state.frames_done
+        self.predictor = self.make_predictor()
+        t0 = time.perf_counter()
+        q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
+        q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
+        threads = [
+            self._stage("decoder", self._decode, q_frames, skip, info),
+            self._stage("model", self._model, q_frames, q_colour),
+            self._stage("encoder", self._encode, q_colour, state, info),
+        ]
+        for t in threads:
+            t.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.25)
+                if self.on_progress:
+                    self.on_progress(skip + self.encoded, info.frames)
+        except KeyboardInterrupt:
+            self.stop.set()
+            for t in threads:
+                t.join(timeout=5)
+            raise
+        if self.errors:
+            raise self.errors[0]
+        seconds = time.perf_counter() - t0
+        chunks = [state.dir / c["file"] for c in state.chunks]
+        if not chunks:
+            raise VidcolorError(f"{self.source}: no frame could be decoded")
+        tmp = self.output.parent / f".{self.output.stem}.partial{self.output.suffix}"
+        try:
+            notes = assemble(chunks, info, tmp, fmt)
+            os.replace(tmp, self.output)
+        finally:
+            tmp.unlink(missing_ok=True)
+        shutil.rmtree(state.dir, ignore_errors=True)
+        return Summary(state.frames_done, seconds, skip, self.stopped_early, notes)

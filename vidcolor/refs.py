@@ -1,0 +1,79 @@
+"""Which reference colours which frame: a single image, or a folder of images.
+
+- One image: the whole film.
+- A folder whose every image name carries a frame index (``ref_000226.jpg``, ``0000968_out.png``: the last run of
+  digits in the name): each reference applies from its frame on; the first also covers the frames before it.
+- A folder of unindexed images: the first (by name) for the whole film.
+Each segment gets its own hint seed, so hint positions are fixed within a segment and redrawn at its start.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidcolor.errors import VidcolorError
+from vidcolor.io.image import check_image, is_grayscale, read_image
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+INDEX_RE = re.compile(r"(\d+)(?!.*\d)")
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int  # first frame index (0-based) this reference applies to
+    path: Path | None  # None = automatic colorization
+    seed: int  # hint pattern seed of this segment
+
+
+@dataclass(frozen=True)
+class ReferencePlan:
+    segments: tuple[Segment, ...]
+    note: str
+
+    def segment_of(self, index: int) -> Segment:
+        starts = [s.start for s in self.segments]
+        return self.segments[max(0, bisect_right(starts, index) - 1)]
+
+    def paths(self) -> list[Path]:
+        return sorted({s.path for s in self.segments if s.path is not None})
+
+
+def frame_index(path: Path) -> int | None:
+    m = INDEX_RE.search(path.stem)
+    return int(m.group(1)) if m else None
+
+
+def plan_references(refs: str | None) -> ReferencePlan:
+    """Resolve ``--refs`` into segments, checking every image before any decoding starts."""
+    if refs is None:
+        return ReferencePlan((Segment(0, None, 0),), "no reference: automatic colorization")
+    path = Path(refs)
+    if not path.exists():
+        raise VidcolorError(f"{path}: no such reference file or folder")
+    if path.is_file():
+        _check_colour(path)
+        return ReferencePlan((Segment(0, path, 0),), f"reference {path.name} for the whole film")
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTS and not f.name.startswith("."))
+    if not files:
+        raise VidcolorError(f"{path}: folder holds no reference images ({', '.join(IMAGE_EXTS)})")
+    for f in files:
+        _check_colour(f)
+    indices = [frame_index(f) for f in files]
+    if all(i is not None for i in indices):
+        pairs = sorted(zip(indices, files, strict=True))
+        dupes = {i for i, _ in pairs if indices.count(i) > 1}
+        if dupes:
+            raise VidcolorError(f"{path}: several references for frame {min(dupes)}")
+        segments = [Segment(0 if n == 0 else i, f, n) for n, (i, f) in enumerate(pairs)]
+        return ReferencePlan(tuple(segments), f"{len(segments)} references applied by frame index")
+    note = f"{len(files)} unindexed references: {files[0].name} used for the whole film"
+    return ReferencePlan((Segment(0, files[0], 0),), note)
+
+
+def _check_colour(path: Path) -> None:
+    check_image(path)
+    if is_grayscale(read_image(path)):
+        raise VidcolorError(f"{path}: reference is grayscale: it carries no colour to transfer")

@@ -1,0 +1,88 @@
+"""The video job as a user runs it: check every argument first, then stream, report progress and a summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from vidcolor.errors import VidcolorError
+from vidcolor.io.encode import output_format
+from vidcolor.io.media import open_video
+from vidcolor.pipeline import RunOptions, Summary, VideoJob
+from vidcolor.predictor import Predictor
+from vidcolor.refs import plan_references
+
+
+class ProgressLine:
+    """frames done / total, fps, ETA on one terminal line (a line every 10 s when not a terminal)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.tty = quiet, sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+        self.start: int | None = None
+        self.last_print = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        now = time.perf_counter()
+        if self.start is None:
+            self.start = done
+        if not self.tty and now - self.last_print < 10:
+            return
+        self.last_print = now
+        fps = (done - self.start) / max(now - self.t0, 1e-9)
+        total = max(total, done)
+        eta = (total - done) / fps if fps > 0 else float("nan")
+        eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta == eta else "--:--:--"
+        line = f"{done}/{total} frames ({100 * done / max(total, 1):.0f}%) {fps:.2f} fps ETA {eta_text}"
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty and not self.quiet:
+            print(file=sys.stderr)
+
+
+def run_video(
+    source: str,
+    output: str,
+    refs: str | None,
+    make_predictor: Callable[..., Predictor],
+    options: RunOptions,
+    quiet: bool = False,
+) -> Summary:
+    src, out = Path(source), Path(output)
+    open_video(src).close()  # exists, is a video, has a video stream: fails fast with a clear line
+    output_format(out)
+    if out.exists() and out.resolve() == src.resolve():
+        raise VidcolorError(f"{out}: output would overwrite the input")
+    if not out.parent.is_dir():
+        raise VidcolorError(f"{out.parent}: output folder does not exist")
+    plan = plan_references(refs)
+    predictor_holder: list[Predictor] = []
+
+    def factory() -> Predictor:
+        predictor_holder.append(make_predictor(need_transfer=any(s.path for s in plan.segments)))
+        if not quiet:
+            p = predictor_holder[0]
+            dtype = p.amp_dtype or "float32"
+            print(f"vidcolor: {plan.note}; device {p.device}, {dtype}, working size {p.size}", file=sys.stderr)
+        return predictor_holder[0]
+
+    progress = ProgressLine(quiet)
+    job = VideoJob(src, out, plan, factory, options, on_progress=progress)
+    try:
+        summary = job.run()
+    finally:
+        progress.close()
+    if not quiet:
+        resumed = f", resumed after frame {summary.resumed_from}" if summary.resumed_from else ""
+        streams = "; ".join(summary.streams) if summary.streams else "no audio"
+        print(
+            f"vidcolor: {summary.frames} frames -> {out} at {summary.fps:.2f} fps{resumed}; {streams}", file=sys.stderr
+        )
+        if summary.stopped_early:
+            print(f"vidcolor: warning: {src}: {summary.stopped_early}; the output ends there", file=sys.stderr)
+    return summary
