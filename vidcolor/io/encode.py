@@ -1,9 +1,10 @@
 """Video output with PyAV: colour frames -> encoded chunks -> the final file with the original audio.
 
-A run encodes its frames into chunk files (MP4: exact integer time bases, negative dts kept via edit lists) inside a work folder, so a crash
-loses at most one chunk. ``assemble`` then muxes the chunks' video packets together with the source's audio and
-subtitle packets, copied untouched (re-encoded only where the output container refuses the codec), into the output.
-Every frame keeps the source's pts and time base; colour tags, rotation and sample aspect ratio are copied.
+A run encodes its frames into chunk files inside a work folder (MP4: exact integer time bases, the encoder's
+negative start dts kept through edit lists), so a crash loses at most one chunk. ``assemble`` then muxes the
+chunks' video packets with the source's audio and subtitle packets, copied untouched (re-encoded only where the
+output container refuses the codec), into the output. Every frame keeps the source's pts and time base; colour
+tags, rotation and sample aspect ratio are copied.
 """
 
 from __future__ import annotations
