@@ -211,3 +211,24 @@ def test_indexed_reference_folder(tmp_path):
     assert plan.segment_of(5).seed != plan.segment_of(0).seed
     src = make_video(tmp_path / "in.mp4", frames=8, audio=None)
     assert run(src, tmp_path / "out.mp4", folder).frames == 8
+
+
+def test_ten_bit_source_and_gray_levels(tmp_path, ref):
+    import av
+
+    from vidcolor.io.media import frame_gray
+
+    path = tmp_path / "ten.mkv"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=24, options={"preset": "ultrafast", "qp": "0"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p10le"
+        for level in (30, 100, 200):
+            img = np.full((48, 64, 3), level, np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p10le")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    with av.open(str(path)) as c:
+        levels = [int(np.median(frame_gray(f))) for f in c.decode(c.streams.video[0])]
+    assert all(abs(a - b) <= 1 for a, b in zip(levels, (30, 100, 200), strict=True))
+    assert run(path, tmp_path / "out.mp4", ref).frames == 3

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
 from vidcolor.hints import apply_hints
+from vidcolor.io.encode import EncodeSettings
 from vidcolor.predictor import Predictor
 
 CPU_MAX_BATCH_PIXELS = 8 * 512 * 512  # batches above this many pixels are skipped on CPU (minutes per row)
@@ -143,6 +144,53 @@ def model_fps(predictor: Predictor, frames: list[np.ndarray], batch: int) -> flo
     return len(frames) / (time.perf_counter() - t0)
 
 
+def end_to_end_fps(
+    predictor: Predictor, source: Path, frames: list, tmp: Path, encode: EncodeSettings, batch: int
+) -> float:
+    """Frames per second of the whole `vidcolor run` path (decode, model, encode, audio mux) on ``source``,
+    limited to the frames ``model_fps`` saw when the clip is longer (same work, same reference)."""
+    from vidcolor.io.image import write_image
+    from vidcolor.pipeline import RunOptions, VideoJob
+    from vidcolor.refs import plan_references
+
+    clip = source
+    if len(frames) < _count_frames(source):
+        clip = tmp / "e2e-clip.mp4"
+        _cut(source, clip, len(frames))
+    write_image(tmp / "ref.png", frames[0])
+    job = VideoJob(
+        clip,
+        tmp / "e2e-out.mp4",
+        plan_references(str(tmp / "ref.png")),
+        lambda: predictor,
+        RunOptions(batch=batch, chunk_frames=240, encode=encode),
+    )
+    t0 = time.perf_counter()
+    summary = job.run()
+    return summary.frames / (time.perf_counter() - t0)
+
+
+def _count_frames(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.demux(c.streams.video[0]) if _.size)
+
+
+def _cut(source: Path, dest: Path, frames: int) -> None:
+    """Stream-copy the first packets of a clip so that it decodes to at least ``frames`` frames."""
+    with av.open(str(source)) as src, av.open(str(dest), "w") as out:
+        vin = src.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        count = 0
+        for packet in src.demux(vin):
+            if packet.size == 0:
+                continue
+            if count >= frames and packet.is_keyframe:
+                break
+            packet.stream = vout
+            out.mux(packet)
+            count += 1
+
+
 def bench_predictor(make_predictor: Callable[..., Predictor], device: str, size: int) -> tuple[Predictor, str]:
     """Trained networks where present; else random-init ones of the default architecture (timing only)."""
     from vidcolor.errors import VidcolorError
@@ -199,10 +247,12 @@ def run_bench(
                 if on_row:
                     on_row(row)
     predictor.amp_dtype = None if predictor.device.type == "cpu" else predictor.amp_dtype
+    predictor.size = stream_size
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(clip) if clip else synthetic_clip(Path(tmp) / "clip.mp4", 640, 360, clip_frames)
         io_fps, frames = decode_encode_fps(source, codec, crf, preset, clip_frames)
-    predictor.size = stream_size
+        alone = model_fps(predictor, frames, stream_batch)
+        e2e = end_to_end_fps(predictor, source, frames, Path(tmp), EncodeSettings(codec, crf, preset), stream_batch)
     stream = {
         "clip": str(clip) if clip else f"synthetic 640x360, {clip_frames} frames",
         "frames": len(frames),
@@ -211,8 +261,10 @@ def run_bench(
         "working_size": stream_size,
         "batch": stream_batch,
         "decode_encode_fps": io_fps,
-        "model_fps": model_fps(predictor, frames, stream_batch),
-        "end_to_end_fps": None,  # the streaming `vidcolor run` pipeline (a later issue) fills this in
+        "model_fps": alone,
+        "end_to_end_fps": e2e,
+        "end_to_end_vs_model": e2e / alone,
+        "end_to_end_vs_decode_encode": e2e / io_fps,
     }
     return {
         "environment": environment(predictor.device),

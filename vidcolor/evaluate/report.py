@@ -94,6 +94,7 @@ def bench_table(results: dict) -> str:
     s = results["streaming"]
     lines.append(
         f"streaming {s['resolution']} ({s['clip']}): decode+encode alone {s['decode_encode_fps']:.1f} fps, "
-        f"model stage alone {s['model_fps']:.2f} fps at working size {s['working_size']}, batch {s['batch']}"
+        f"model stage alone {s['model_fps']:.2f} fps at working size {s['working_size']}, batch {s['batch']}; "
+        f"end to end {s['end_to_end_fps']:.2f} fps ({100 * s['end_to_end_vs_model']:.0f}% of the model stage alone)"
     )
     return "\n".join(lines)
