@@ -1,7 +1,7 @@
 """Make the project's own sample media (no third-party content): a painted landscape as a colour reference
 and a different view of it in black and white.
 
-    python samples/make_samples.py            # writes samples/landscape-ref.png and samples/landscape-gray.png
+    python samples/make_samples.py   # writes landscape-ref.png, landscape-gray.png and landscape-gray.mp4
 """
 
 from __future__ import annotations
@@ -40,10 +40,36 @@ def landscape(width: int, height: int, shift: float, seed: int) -> Image.Image:
     return pil.filter(ImageFilter.GaussianBlur(0.7))
 
 
+def film(path: Path, seconds: float = 3.0, fps: int = 24) -> None:
+    """A black-and-white pan across the landscape with a little tune as its sound track (AAC in MP4)."""
+    import av
+
+    rate = 44100
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps, options={"crf": "26", "preset": "slow"})
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        audio = out.add_stream("aac", rate=rate)
+        audio.layout = "mono"
+        frames = int(seconds * fps)
+        for i in range(frames):
+            gray = np.asarray(landscape(320, 240, 0.1 + 0.2 * i / frames, seed=3).convert("L"))
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.stack([gray] * 3, -1)), format="rgb24")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        t = np.arange(int(seconds * rate)) / rate
+        notes = np.array([262, 330, 392, 523])[(t * 2).astype(int) % 4]
+        tune = (0.2 * np.sin(2 * np.pi * notes * t) * np.exp(-3 * (t % 0.5))).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(tune, format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        for packet in [*audio.encode(frame), *audio.encode(None), *video.encode(None)]:
+            out.mux(packet)
+
+
 def main() -> None:
     landscape(320, 240, 0.0, seed=1).save(HERE / "landscape-ref.png")
     landscape(320, 240, 0.25, seed=2).convert("L").save(HERE / "landscape-gray.png")
-    print(f"wrote {HERE / 'landscape-ref.png'} and {HERE / 'landscape-gray.png'}")
+    film(HERE / "landscape-gray.mp4")
+    print(f"wrote landscape-ref.png, landscape-gray.png and landscape-gray.mp4 in {HERE}")
 
 
 if __name__ == "__main__":

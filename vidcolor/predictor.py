@@ -111,8 +111,7 @@ class Predictor:
         dev = pick_device(device)
         vgg_path = weights.resolve_vgg(vgg) if need_transfer else None  # fail fast, before loading anything
         allow_random = os.environ.get(RANDOM_WEIGHTS_ENV) == "1"
-        manifest = weights.read_manifest()
-        name = manifest.get("defaults", {}).get(dev.type, "colorizer")
+        name = weights.default_colorizer(dev.type)
         colorizer = _load_or_random(name, ColorizerNet, ColorizerConfig, allow_random) if need_colorizer else None
         transfer = None
         if need_transfer:

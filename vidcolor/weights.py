@@ -214,6 +214,17 @@ def read_manifest(directory: Path | None = None) -> dict:
         raise WeightsError(f"{path}: unreadable manifest ({exc})") from None
 
 
+def default_colorizer(device_type: str, directory: Path | None = None) -> str:
+    """Manifest name of the colorizer to use on ``device_type`` ('cpu' or 'cuda'): the manifest's ``defaults``,
+    else the first colorizer listed, else 'colorizer' (whose absence load_trained then explains)."""
+    manifest = read_manifest(directory)
+    chosen = manifest.get("defaults", {}).get(device_type)
+    if chosen:
+        return chosen
+    names = [n for n, e in sorted(manifest.get("models", {}).items()) if e.get("kind") == "colorizer"]
+    return names[0] if names else "colorizer"
+
+
 def load_trained(name: str, directory: Path | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """State dict (float32) and manifest entry of project-trained model ``name``, verified by sha256."""
     directory = directory or weights_dir()
