@@ -107,3 +107,26 @@ def provenance(device: torch.device, **extra) -> dict:
         "torch": torch.__version__,
         **extra,
     }
+
+
+def manifest_entry(
+    kind: str, script: str, args, cfg, train_items: int, val_items: int, step: int, device: torch.device, **figures
+) -> dict:
+    """The manifest entry of an exported model: architecture, data, schedule, final figures, provenance."""
+    return {
+        "kind": kind,
+        "config": cfg.to_dict(),
+        "training": {
+            "script": script,
+            "data": [Path(d).name for d in args.data],
+            "train_images": train_items,
+            "val_images": val_items,
+            "steps": step,
+            "batch": args.batch,
+            "crop": args.crop,
+            "lr": args.lr,
+            "halve_every": args.halve_every,
+            **figures,
+        },
+        "provenance": provenance(device, seed=args.seed),
+    }

@@ -182,27 +182,21 @@ def main(argv=None) -> dict:
     figures = validate(model, val, device)
     result = {"steps": step, "loss": loss.item(), **{f"val_psnr_{k}": v for k, v in figures.items()}}
     if args.export:
-        entry = {
-            "kind": "colorizer",
-            "config": cfg.to_dict(),
-            "training": {
-                "script": "training/train_colorizer.py",
-                "data": [Path(d).name for d in args.data],
-                "train_images": len(train_items),
-                "val_images": len(val),
-                "steps": step,
-                "batch": args.batch,
-                "crop": args.crop,
-                "lr": args.lr,
-                "halve_every": args.halve_every,
-                "empty_share": args.empty_share,
-                "degraded_share": args.degraded_share,
-                "final_loss": result["loss"],
-                "val_psnr_auto_db": figures["auto"],
-                "val_psnr_oracle_1pct_db": figures["oracle"],
-            },
-            "provenance": common.provenance(device, seed=args.seed),
-        }
+        entry = common.manifest_entry(
+            "colorizer",
+            "training/train_colorizer.py",
+            args,
+            cfg,
+            len(train_items),
+            len(val),
+            step,
+            device,
+            empty_share=args.empty_share,
+            degraded_share=args.degraded_share,
+            final_loss=result["loss"],
+            val_psnr_auto_db=figures["auto"],
+            val_psnr_oracle_1pct_db=figures["oracle"],
+        )
         weights_dir = Path(args.weights_dir) if args.weights_dir else None
         path = export_trained(args.export, model.state_dict(), entry, weights_dir)
         print(

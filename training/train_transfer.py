@@ -138,26 +138,20 @@ def main(argv=None) -> dict:
 
     result = {"steps": step, "val_psnr": validate(model, val, device), "pixel": pix.item(), "perceptual": perc.item()}
     if args.export:
-        entry = {
-            "kind": "decoder",
-            "config": cfg.to_dict(),
-            "training": {
-                "script": "training/train_transfer.py",
-                "data": [Path(d).name for d in args.data],
-                "train_images": len(train_items),
-                "val_images": len(val),
-                "steps": step,
-                "batch": args.batch,
-                "crop": args.crop,
-                "lr": args.lr,
-                "halve_every": args.halve_every,
-                "final_pixel_mse": result["pixel"],
-                "final_perceptual": result["perceptual"],
-                "val_psnr_db": result["val_psnr"],
-                "vgg": "vgg19-imagenet-caffe-conv4_1 (Simonyan & Zisserman, Keras release, CC BY 4.0)",
-            },
-            "provenance": common.provenance(device, seed=args.seed),
-        }
+        entry = common.manifest_entry(
+            "decoder",
+            "training/train_transfer.py",
+            args,
+            cfg,
+            len(train_items),
+            len(val),
+            step,
+            device,
+            final_pixel_mse=result["pixel"],
+            final_perceptual=result["perceptual"],
+            val_psnr_db=result["val_psnr"],
+            vgg="vgg19-imagenet-caffe-conv4_1 (Simonyan & Zisserman, Keras release, CC BY 4.0)",
+        )
         weights_dir = Path(args.weights_dir) if args.weights_dir else None
         path = export_trained(args.export, model.decoder.state_dict(), entry, weights_dir)
         print(f"exported {path} (validation PSNR {result['val_psnr']:.2f} dB)", file=sys.stderr)
