@@ -288,3 +288,12 @@ def test_ctrl_c_stops_fast_and_resume_finishes(tmp_path, ref, vgg_path):
     assert done.returncode == 0, done.stderr
     assert frame_times(out) == frame_times(src)
     assert audio_payloads(out) == audio_payloads(src)
+
+
+def test_avi_with_b_frames_keeps_presentation_order_and_times(tmp_path, ref):
+    src = make_video(tmp_path / "b.avi", frames=10, audio=None)  # x264 B-frames in AVI: no real pts stored
+    run(src, tmp_path / "out.mp4", ref)
+    assert frame_times(tmp_path / "out.mp4") == frame_times(src)
+    a, b = frames_rgb(src), frames_rgb(tmp_path / "out.mp4")
+    means = [float(f.mean()) for f in a]
+    assert np.corrcoef(means, [float(f.mean()) for f in b])[0, 1] > 0.99  # same order of frames

@@ -1,0 +1,63 @@
+"""Integration: the project's own trained weights (weights/manifest.json) with the real VGG19 file."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from vidcolor import weights
+from vidcolor.cli import cli
+from vidcolor.color import rgb_to_lab
+from vidcolor.evaluate.metrics import colorfulness, psnr
+from vidcolor.predictor import Predictor
+
+ROOT = weights.weights_dir().parent
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(autouse=True)
+def trained(monkeypatch):
+    monkeypatch.delenv("VIDCOLOR_TEST_RANDOM_WEIGHTS", raising=False)
+    monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
+    models = weights.read_manifest().get("models", {})
+    if "decoder" not in models or not any(e.get("kind") == "colorizer" for e in models.values()):
+        pytest.skip("no trained weights in weights/ yet")
+
+
+def test_manifest_files_verify():
+    for name in weights.read_manifest()["models"]:
+        state, entry = weights.load_trained(name)
+        assert state and entry["training"]["steps"] > 0
+
+
+def test_stylize_identity_reproduces_the_sample(vgg_path):
+    image = np.asarray(Image.open(SAMPLES / "landscape-ref.png").convert("RGB"))
+    predictor = Predictor.from_pretrained(vgg=str(vgg_path), device="cpu", size=256, need_colorizer=False)
+    rgb_small, out_small = predictor.stylize_small(image, predictor.prepare_reference(image))
+    to8 = lambda t: (t[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()  # noqa: E731
+    assert psnr(to8(out_small), to8(rgb_small)) > 24.0
+
+
+def test_image_command_colours_the_sample(tmp_path, vgg_path):
+    out = tmp_path / "colour.png"
+    res = CliRunner().invoke(
+        cli,
+        [
+            "image",
+            str(SAMPLES / "landscape-gray.png"),
+            "--ref",
+            str(SAMPLES / "landscape-ref.png"),
+            "-o",
+            str(out),
+            "--vgg",
+            str(vgg_path),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    result = np.asarray(Image.open(out).convert("RGB"))
+    gray = np.asarray(Image.open(SAMPLES / "landscape-gray.png").convert("L"))
+    assert colorfulness(result) > 10.0
+    l_out = rgb_to_lab(torch.from_numpy(result).permute(2, 0, 1)[None].float() / 255)[0, 0]
+    l_in = rgb_to_lab(torch.from_numpy(np.stack([gray] * 3, -1)).permute(2, 0, 1)[None].float() / 255)[0, 0]
+    assert (l_out - l_in).abs().mean() < 0.5
