@@ -206,8 +206,8 @@ def test_indexed_reference_folder(tmp_path):
         Image.fromarray(colour_image(seed=i)).save(folder / f"ref_{idx:06d}.png")
     plan = plan_references(str(folder))
     assert [s.start for s in plan.segments] == [0, 5]
-    assert plan.segment_of(4).path.name == "ref_000000.png"
-    assert plan.segment_of(5).path.name == "ref_000005.png"
+    assert plan.segment_of(4).paths[0].name == "ref_000000.png"
+    assert plan.segment_of(5).paths[0].name == "ref_000005.png"
     assert plan.segment_of(5).seed != plan.segment_of(0).seed
     src = make_video(tmp_path / "in.mp4", frames=8, audio=None)
     assert run(src, tmp_path / "out.mp4", folder).frames == 8

@@ -69,9 +69,37 @@ def image(targets, ref, output, quiet, vgg, device, size):
 @click.option("--chunk-frames", default=240, show_default=True, help="Frames per resumable chunk.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same output.")
 @click.option("--fresh", is_flag=True, help="Discard an interrupted run of the same output and start over.")
+@click.option("--shots", "shots", default=None, help="Shot file (from `vidcolor shots`, edited) to follow.")
+@click.option(
+    "--detector",
+    default="luma",
+    show_default=True,
+    type=click.Choice(["luma", "scdet", "none"]),
+    help="Cut detection for a folder of unindexed --refs (each shot gets its best-matching image).",
+)
+@click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @model_options
-def run(source, refs, output, batch, codec, crf, preset, fast, chunk_frames, resume, fresh, quiet, vgg, device, size):
+def run(
+    source,
+    refs,
+    output,
+    batch,
+    codec,
+    crf,
+    preset,
+    fast,
+    chunk_frames,
+    resume,
+    fresh,
+    shots,
+    detector,
+    threshold,
+    quiet,
+    vgg,
+    device,
+    size,
+):
     """Colorize the video SOURCE into OUTPUT, keeping its audio, timing and metadata."""
     from vidcolor.io.encode import EncodeSettings
     from vidcolor.pipeline import RunOptions
@@ -82,7 +110,35 @@ def run(source, refs, output, batch, codec, crf, preset, fast, chunk_frames, res
     if batch < 1 or chunk_frames < 1:
         raise click.BadParameter("--batch and --chunk-frames must be at least 1")
     options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh)
-    run_video(source, output, refs, _predictor_factory(vgg, device, size), options, quiet)
+    if shots and refs:
+        raise click.BadParameter("give --shots (references inside) or --refs, not both")
+    run_video(
+        source,
+        output,
+        refs,
+        _predictor_factory(vgg, device, size),
+        options,
+        quiet,
+        shots,
+        None if detector == "none" else detector,
+        threshold,
+    )
+
+
+@cli.command()
+@click.argument("source")
+@click.option("-o", "--output", "output", required=True, help="Shot file to write (.yaml; a .csv twin beside it).")
+@click.option("--refs", default=None, help="Reference image or folder: fill in each shot's reference.")
+@click.option("--detector", default="luma", show_default=True, type=click.Choice(["luma", "scdet"]))
+@click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
+@click.option("--import", "import_csv", default=None, help="Take the cuts from a PySceneDetect (or our) CSV.")
+@click.option("--quiet", is_flag=True)
+@model_options
+def shots(source, output, refs, detector, threshold, import_csv, quiet, vgg, device, size):
+    """Detect the shots of SOURCE and write a shot file people can read and edit."""
+    from vidcolor.shots.job import make_shots
+
+    make_shots(source, output, refs, detector, threshold, _predictor_factory(vgg, device, size), import_csv, quiet)
 
 
 @cli.command()

@@ -26,6 +26,7 @@ from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
 from vidcolor.io.image import read_image
 from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
+from vidcolor.models.adain import ReferenceStats
 from vidcolor.predictor import Predictor, Reference
 from vidcolor.refs import ReferencePlan
 
@@ -144,6 +145,10 @@ class VideoJob:
         self.errors: list[StageError] = []
         self.stopped_early: str | None = None
         self.encoded = 0
+        self.cuts: list[int] = []  # frames where the inline detector found a cut
+        self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
+        self._signatures = None
+        self._references: dict[tuple[Path, ...], Reference] = {}
 
     # ------------------------------------------------------------------ stages
     def _stage(self, name: str, fn, *args) -> threading.Thread:
@@ -157,12 +162,17 @@ class VideoJob:
         return threading.Thread(target=target, name=f"vidcolor-{name}", daemon=True)
 
     def _decode(self, out_q: queue.Queue, skip: int, info: VideoInfo) -> None:
+        """Frames as (index, pts, gray, shot number, first gray of that shot). Shots come from the plan, or from
+        the cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way)."""
+        from vidcolor.shots.detect import make_detector
+
+        detector = make_detector(self.plan.detector, self.plan.threshold) if self.plan.detector else None
         container = open_video(self.source)
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             duration = round(1 / (info.rate * info.time_base)) if info.rate else 1
-            last_pts, index = None, 0
+            last_pts, index, shot, shot_first = None, 0, -1, None
             try:
                 for frame in container.decode(stream):
                     if self.stop.is_set():
@@ -171,7 +181,16 @@ class VideoJob:
                     if pts is None or (last_pts is not None and pts <= last_pts):
                         pts = 0 if last_pts is None else last_pts + max(1, duration)  # no usable timestamp
                     last_pts = pts
-                    if index >= skip and not _put(out_q, (index, pts, frame_gray(frame)), self.stop):
+                    gray = frame_gray(frame)
+                    if detector:
+                        number = shot + 1 if detector.update(gray) or shot < 0 else shot
+                    else:
+                        number = self.plan.index_of(index)
+                    if number != shot:
+                        shot, shot_first = number, gray
+                        if detector and index > 0:
+                            self.cuts.append(index)
+                    if index >= skip and not _put(out_q, (index, pts, gray, shot, shot_first), self.stop):
                         return
                     index += 1
             except av.error.FFmpegError as exc:
@@ -180,26 +199,46 @@ class VideoJob:
             container.close()
         _put(out_q, END, self.stop)
 
+    def _reference(self, shot: int, first_gray: np.ndarray, start: int) -> tuple[Reference | None, int]:
+        """The prepared reference of a shot (cached per set of files: a file used by ten shots is read once)."""
+        if self.plan.candidates:
+            if self._signatures is None:
+                from vidcolor.shots.assign import signature
+
+                self._signatures = [signature(self.predictor, read_image(p)) for p in self.plan.candidates]
+            from vidcolor.shots.assign import best_match, signature
+
+            best, scores = best_match(signature(self.predictor, first_gray), self._signatures)
+            paths = (self.plan.candidates[best],)
+            self.assignments.append({"start": start, "reference": [str(paths[0])], "score": scores[best]})
+        else:
+            paths = self.plan.segments[shot].paths
+        if not paths:
+            return None, shot
+        if paths not in self._references:
+            prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
+            stats = ReferenceStats.average([r.stats for r in prepared]) if len(prepared) > 1 else prepared[0].stats
+            self._references[paths] = Reference(stats, "+".join(p.name for p in paths))
+        return self._references[paths], shot
+
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
-        predictor = self.predictor
-        references: dict[Path, Reference] = {}
-        pending: list[tuple[int, int, np.ndarray]] = []
+        pending: list[tuple] = []
+        current: dict[int, tuple[Reference | None, int]] = {}
 
         def flush():
             while pending:
-                seg = self.plan.segment_of(pending[0][0])
+                shot = pending[0][3]
                 n = 1
-                while n < len(pending) and self.plan.segment_of(pending[n][0]) == seg:
+                while n < len(pending) and pending[n][3] == shot:
                     n += 1
                 group, pending[:] = pending[:n], pending[n:]
-                ref = None
-                if seg.path is not None:
-                    if seg.path not in references:  # each reference is prepared once
-                        references[seg.path] = predictor.prepare_reference(read_image(seg.path), seg.path.name)
-                    ref = references[seg.path]
-                rgb = predictor.colorize(np.stack([g for _, _, g in group]), ref, hint_seed=seg.seed)
-                for (index, pts, _), frame in zip(group, rgb, strict=True):
-                    if not _put(out_q, (index, pts, frame), self.stop):
+                if shot not in current:
+                    current.clear()
+                    current[shot] = self._reference(shot, group[0][4], group[0][0])
+                ref, seed = current[shot]
+                rgb = self.predictor.colorize(np.stack([item[2] for item in group]), ref, hint_seed=seed)
+                for item, frame in zip(group, rgb, strict=True):
+                    if not _put(out_q, (item[0], item[1], frame), self.stop):
                         return
 
         while True:
@@ -240,13 +279,14 @@ class VideoJob:
     # ------------------------------------------------------------------ supervisor
     def run(self) -> Summary:
         fmt = output_format(self.output)
-        info = probe(self.source)
+        self.info = info = probe(self.source)
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
             "mtime_ns": self.source.stat().st_mtime_ns,
-            "refs": [str(s.path) for s in self.plan.segments],
+            "refs": [[str(p) for p in s.paths] for s in self.plan.segments] + [str(p) for p in self.plan.candidates],
             "starts": [s.start for s in self.plan.segments],
+            "detector": [self.plan.detector, self.plan.threshold],
             "encode": asdict(self.options.encode),
         }
         state = WorkState(work_dir_for(self.output), fingerprint)

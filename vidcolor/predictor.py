@@ -152,6 +152,8 @@ class Predictor:
         """Hint positions for a working size, drawn once per (size, seed) and reused for every frame."""
         key = (h, w, seed)
         if key not in self._patterns:
+            if len(self._patterns) >= 8:  # a film with many shots must not keep every shot's pattern
+                self._patterns.pop(next(iter(self._patterns)))
             self._patterns[key] = hint_pattern(h, w, self.hint_density, seed).to(self.device)
         return self._patterns[key]
 

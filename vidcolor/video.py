@@ -9,10 +9,11 @@ from pathlib import Path
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import output_format
-from vidcolor.io.media import open_video
+from vidcolor.io.media import open_video, probe
 from vidcolor.pipeline import RunOptions, Summary, VideoJob
 from vidcolor.predictor import Predictor
-from vidcolor.refs import plan_references
+from vidcolor.refs import plan_from_shots, plan_references
+from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_yaml
 
 
 class ProgressLine:
@@ -52,7 +53,12 @@ def run_video(
     make_predictor: Callable[..., Predictor],
     options: RunOptions,
     quiet: bool = False,
+    shots: str | None = None,
+    detector: str | None = "luma",
+    threshold: float | None = None,
 ) -> Summary:
+    """``shots``: a shot file to follow; else a folder of unindexed ``refs`` is assigned per shot detected inline
+    (``detector``; None turns detection off). A run that detected shots writes them to OUTPUT.shots.yaml."""
     src, out = Path(source), Path(output)
     open_video(src).close()  # exists, is a video, has a video stream: fails fast with a clear line
     output_format(out)
@@ -60,11 +66,14 @@ def run_video(
         raise VidcolorError(f"{out}: output would overwrite the input")
     if not out.parent.is_dir():
         raise VidcolorError(f"{out.parent}: output folder does not exist")
-    plan = plan_references(refs)
+    if shots:
+        plan = plan_from_shots(read_shot_file(shots, probe(src)))
+    else:
+        plan = plan_references(refs, per_shot=detector is not None, detector=detector, threshold=threshold)
     predictor_holder: list[Predictor] = []
 
     def factory() -> Predictor:
-        predictor_holder.append(make_predictor(need_transfer=any(s.path for s in plan.segments)))
+        predictor_holder.append(make_predictor(need_transfer=plan.needs_transfer()))
         if not quiet:
             p = predictor_holder[0]
             dtype = p.amp_dtype or "float32"
@@ -77,6 +86,23 @@ def run_video(
         summary = job.run()
     finally:
         progress.close()
+    if job.assignments:
+        shot_path = out.with_name(f"{out.stem}.shots.yaml")
+        data = ShotFile(
+            shots_from_cuts(job.cuts, summary.frames),
+            summary.frames,
+            job.info.rate,
+            src.name,
+            job.info.duration,
+            f"{plan.detector} threshold {plan.threshold or 'default'}",
+        )
+        for shot, chosen in zip(data.shots, job.assignments, strict=False):
+            shot.reference, shot.score = chosen["reference"], chosen["score"]
+        write_yaml(shot_path, data)
+        if not quiet:
+            print(
+                f"vidcolor: {len(data.shots)} shots, their references and match scores in {shot_path}", file=sys.stderr
+            )
     if not quiet:
         resumed = f", resumed after frame {summary.resumed_from}" if summary.resumed_from else ""
         streams = "; ".join(summary.streams) if summary.streams else "no audio"
