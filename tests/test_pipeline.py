@@ -54,6 +54,10 @@ def test_frames_timing_and_audio_kept(tmp_path, ref, ext):
     else:  # Matroska stores milliseconds
         assert max(abs(a - b) for a, b in zip(t_in, t_out, strict=True)) <= Fraction(1, 1000)
     assert audio_payloads(out) == audio_payloads(src)
+    import av
+
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].metadata.get("language") == "eng"
     assert not work_dir_for(out).exists()
     rgb = frames_rgb(out)
     assert rgb[0].shape == (48, 64, 3)
