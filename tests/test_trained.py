@@ -55,9 +55,32 @@ def test_image_command_colours_the_sample(tmp_path, vgg_path):
         ],
     )
     assert res.exit_code == 0, res.output
-    result = np.asarray(Image.open(out).convert("RGB"))
+    result = np.array(Image.open(out).convert("RGB"))
     gray = np.asarray(Image.open(SAMPLES / "landscape-gray.png").convert("L"))
     assert colorfulness(result) > 10.0
     l_out = rgb_to_lab(torch.from_numpy(result).permute(2, 0, 1)[None].float() / 255)[0, 0]
     l_in = rgb_to_lab(torch.from_numpy(np.stack([gray] * 3, -1)).permute(2, 0, 1)[None].float() / 255)[0, 0]
     assert (l_out - l_in).abs().mean() < 0.5
+
+
+def test_each_shot_coloured_from_its_own_reference(tmp_path, vgg_path):
+    import test_shots
+    from media import frames_rgb
+
+    film = test_shots.film.__wrapped__(tmp_path)
+    refs = test_shots.refs.__wrapped__(tmp_path)
+    out = tmp_path / "colour.mp4"
+    res = CliRunner().invoke(cli, ["run", str(film), "--refs", str(refs), "-o", str(out), "--vgg", str(vgg_path)])
+    assert res.exit_code == 0, res.output
+
+    def mean_ab(images):
+        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+        return rgb_to_lab(x)[:, 1:].mean(dim=(0, 2, 3))
+
+    frames = frames_rgb(out)
+    ref_ab = [mean_ab([np.asarray(Image.open(refs / f"{n}.png").convert("RGB"))]) for n in ("sky", "checks", "rings")]
+    bounds = [0, *test_shots.CUTS, test_shots.FRAMES]
+    for k in range(3):
+        shot_ab = mean_ab(frames[bounds[k] : bounds[k + 1]])
+        dists = [float((shot_ab - r).norm()) for r in ref_ab]
+        assert int(np.argmin(dists)) == k, dists

@@ -5,7 +5,7 @@
    full-size result (with the full-resolution detail that `vidcolor stylize` adds back).
 2. Transfer: a sheet of content / style / output rows, to look for checkerboard or halo artifacts.
 
-    python training/eval_decoder.py --json docs/decoder-eval.json --sheet docs/stylize-examples.png
+    python training/eval_decoder.py --json docs/decoder-eval.json --sheet docs/stylize-examples.jpg
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv=None) -> dict:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--vgg", default=None)
     p.add_argument("--json", default="docs/decoder-eval.json")
-    p.add_argument("--sheet", default="docs/stylize-examples.png")
+    p.add_argument("--sheet", default="docs/stylize-examples.jpg")
     args = p.parse_args(argv)
 
     predictor = Predictor.from_pretrained(vgg=args.vgg, device="auto", size=args.size, need_colorizer=False)

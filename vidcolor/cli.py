@@ -65,7 +65,7 @@ def image(targets, ref, output, quiet, vgg, device, size):
 @click.option("--codec", default="libx264", show_default=True, help="Video encoder (libx264, libx265, ...).")
 @click.option("--crf", default=18, show_default=True)
 @click.option("--preset", default="medium", show_default=True, help="Encoder preset.")
-@click.option("--fast", is_flag=True, help="CPU-friendly preset: working size 128, batch 8, encoder veryfast.")
+@click.option("--fast", is_flag=True, help="CPU-friendly preset: working size 128, batch 2, encoder veryfast.")
 @click.option("--chunk-frames", default=240, show_default=True, help="Frames per resumable chunk.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same output.")
 @click.option("--fresh", is_flag=True, help="Discard an interrupted run of the same output and start over.")
@@ -106,7 +106,7 @@ def run(
     from vidcolor.video import run_video
 
     if fast:
-        size, batch, preset = 128, 8, "veryfast"
+        size, batch, preset = 128, 2, "veryfast"
     if batch < 1 or chunk_frames < 1:
         raise click.BadParameter("--batch and --chunk-frames must be at least 1")
     options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh)

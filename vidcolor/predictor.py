@@ -61,7 +61,10 @@ def _to_tensor(frames: np.ndarray) -> torch.Tensor:
     """(N, H, W) or (N, H, W, 1|3) uint8 -> (N, C, H, W) float in [0, 1]."""
     if frames.ndim == 3:
         frames = frames[..., None]
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+    frames = np.ascontiguousarray(frames)
+    if not frames.flags.writeable:  # e.g. np.asarray of a PIL image: torch wants writable memory
+        frames = frames.copy()
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
 
 
 def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
