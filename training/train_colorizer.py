@@ -136,7 +136,7 @@ def main(argv=None) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     generator = torch.Generator().manual_seed(args.seed)
 
-    step = 0
+    step, last_loss = 0, float("nan")
     ckpt_path = out_dir / "ckpt.pt"
     if args.resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -145,6 +145,7 @@ def main(argv=None) -> dict:
         common.set_rng_state(ckpt["rng"])
         generator.set_state(ckpt["generator"])
         step = ckpt["step"]
+        last_loss = ckpt.get("loss", float("nan"))  # so an export right after resuming reports it
         print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
 
     amp = (
@@ -154,7 +155,7 @@ def main(argv=None) -> dict:
     progress = common.Progress(args.steps, start=step)
     t0 = time.time()
     figures = {"auto": float("nan"), "oracle": float("nan")}
-    loss = torch.tensor(float("nan"))
+    loss = torch.tensor(last_loss)
     for batch in batches:
         for group in opt.param_groups:
             group["lr"] = common.lr_at(step, args.lr, args.halve_every)
@@ -176,7 +177,9 @@ def main(argv=None) -> dict:
         if step % args.ckpt_every == 0 or step == args.steps:
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "rng": common.rng_state()}
             state["generator"] = generator.get_state()
-            common.save_checkpoint(ckpt_path, **state, step=step, config=cfg.to_dict(), args=vars(args))
+            common.save_checkpoint(
+                ckpt_path, **state, step=step, loss=loss.item(), config=cfg.to_dict(), args=vars(args)
+            )
     progress.close()
 
     figures = validate(model, val, device)

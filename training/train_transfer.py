@@ -94,7 +94,7 @@ def main(argv=None) -> dict:
     model.to(device).train()
     opt = torch.optim.Adam(model.decoder.parameters(), lr=args.lr)
 
-    step = 0
+    step, last = 0, (float("nan"), float("nan"))
     ckpt_path = out_dir / "ckpt.pt"
     if args.resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -102,6 +102,7 @@ def main(argv=None) -> dict:
         opt.load_state_dict(ckpt["opt"])
         common.set_rng_state(ckpt["rng"])
         step = ckpt["step"]
+        last = ckpt.get("pixel", float("nan")), ckpt.get("perceptual", float("nan"))
         print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr)
 
     amp = (
@@ -111,7 +112,7 @@ def main(argv=None) -> dict:
     progress = common.Progress(args.steps, start=step)
     t0 = time.time()
     val_psnr = float("nan")
-    pix = perc = torch.tensor(float("nan"))
+    pix, perc = torch.tensor(last[0]), torch.tensor(last[1])
     for batch in batches:
         for group in opt.param_groups:
             group["lr"] = common.lr_at(step, args.lr, args.halve_every)
@@ -133,6 +134,7 @@ def main(argv=None) -> dict:
         progress.update(step, loss=loss.item(), val_psnr=val_psnr)
         if step % args.ckpt_every == 0 or step == args.steps:
             state = {"decoder": model.decoder.state_dict(), "opt": opt.state_dict(), "rng": common.rng_state()}
+            state.update(pixel=pix.item(), perceptual=perc.item())  # so an export right after resuming reports them
             common.save_checkpoint(ckpt_path, **state, step=step, config=cfg.to_dict(), args=vars(args))
     progress.close()
 

@@ -202,12 +202,10 @@ class VideoJob:
     def _reference(self, shot: int, first_gray: np.ndarray, start: int) -> tuple[Reference | None, int]:
         """The prepared reference of a shot (cached per set of files: a file used by ten shots is read once)."""
         if self.plan.candidates:
-            if self._signatures is None:
-                from vidcolor.shots.assign import signature
-
-                self._signatures = [signature(self.predictor, read_image(p)) for p in self.plan.candidates]
             from vidcolor.shots.assign import best_match, signature
 
+            if self._signatures is None:
+                self._signatures = [signature(self.predictor, read_image(p)) for p in self.plan.candidates]
             best, scores = best_match(signature(self.predictor, first_gray), self._signatures)
             paths = (self.plan.candidates[best],)
             self.assignments.append({"start": start, "reference": [str(paths[0])], "score": scores[best]})

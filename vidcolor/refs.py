@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidcolor.errors import VidcolorError
-from vidcolor.io.image import check_image, is_grayscale, read_image
+from vidcolor.io.image import IMAGE_EXTS, check_image, is_grayscale, read_image
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 INDEX_RE = re.compile(r"(\d+)(?!.*\d)")
 
 

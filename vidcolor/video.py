@@ -70,15 +70,13 @@ def run_video(
         plan = plan_from_shots(read_shot_file(shots, probe(src)))
     else:
         plan = plan_references(refs, per_shot=detector is not None, detector=detector, threshold=threshold)
-    predictor_holder: list[Predictor] = []
 
     def factory() -> Predictor:
-        predictor_holder.append(make_predictor(need_transfer=plan.needs_transfer()))
+        p = make_predictor(need_transfer=plan.needs_transfer())
         if not quiet:
-            p = predictor_holder[0]
             dtype = p.amp_dtype or "float32"
             print(f"vidcolor: {plan.note}; device {p.device}, {dtype}, working size {p.size}", file=sys.stderr)
-        return predictor_holder[0]
+        return p
 
     progress = ProgressLine(quiet)
     job = VideoJob(src, out, plan, factory, options, on_progress=progress)

@@ -23,13 +23,12 @@ from vidcolor.color import lab_to_rgb_keep_l, rgb_to_l, rgb_to_lab
 from vidcolor.errors import VidcolorError
 from vidcolor.evaluate import metrics
 from vidcolor.evaluate.baselines import gray_ab, reinhard_ab
-from vidcolor.io.image import check_image, is_grayscale, read_image
+from vidcolor.io.image import IMAGE_EXTS, check_image, is_grayscale, read_image
 from vidcolor.io.media import iter_rgb_frames
 from vidcolor.predictor import Predictor, working_shape
 
 METHODS = ("gray", "reinhard", "auto", "transfer", "exemplar", "oracle")
 NETWORK_METHODS = {"auto": "colorizer", "transfer": "decoder", "exemplar": "decoder", "oracle": "colorizer"}
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass

@@ -20,6 +20,7 @@ WRITE_FORMATS = {
     ".bmp": "BMP",
     ".webp": "WEBP",
 }
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 GRAY_TOLERANCE = 3  # 8-bit levels of channel difference still counted as gray (JPEG noise)
 
 

@@ -17,9 +17,8 @@ import av
 import numpy as np
 
 from vidcolor.errors import VidcolorError
+from vidcolor.io.image import IMAGE_EXTS
 
-VIDEO_EXTS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".nut")
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 Y8_FORMATS = {
     "yuv420p",
     "yuvj420p",
@@ -156,16 +155,14 @@ def frame_gray(frame: av.VideoFrame) -> np.ndarray:
         plane = frame.planes[0]
         if name in Y8_FORMATS:
             y = np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w].astype(np.float32)
-            lo, span = 16.0, 219.0
         else:
             bits = 12 if "12" in name else 10
             y = np.frombuffer(plane, "<u2").reshape(h, plane.line_size // 2)[:, :w].astype(np.float32)
             if name == "p010le":
                 y = y / 64.0  # p010 keeps its 10 bits in the high end of each 16-bit word
-            y = y / (1 << (bits - 8))
-            lo, span = 16.0, 219.0
+            y = y / (1 << (bits - 8))  # now on the 8-bit scale
         if not is_full_range(frame) and name not in ("gray", "gray10le", "gray12le"):
-            y = (y - lo) * (255.0 / span)
+            y = (y - 16.0) * (255.0 / 219.0)
         return np.clip(y + 0.5, 0, 255).astype(np.uint8)
     rgb = frame.to_ndarray(format="rgb24").astype(np.float32)
     return np.clip(rgb @ np.array([0.299, 0.587, 0.114], np.float32) + 0.5, 0, 255).astype(np.uint8)
