@@ -87,3 +87,34 @@ def rotation(path: Path) -> int:
         for f in c.decode(c.streams.video[0]):
             return int(round(f.rotation or 0))
     return 0
+
+
+SRT = "1\n00:00:00,050 --> 00:00:00,200\nHello there\n\n2\n00:00:00,250 --> 00:00:00,400\nSecond line\n"
+
+
+def add_subtitles(video: Path, dest: Path, language: str = "fra") -> Path:
+    """Copy ``video``'s streams into Matroska ``dest`` and add a SubRip track (FFmpeg's .srt demuxer reads SRT)."""
+    srt = dest.with_suffix(".srt")
+    srt.write_text(SRT)
+    with av.open(str(video)) as src, av.open(str(srt)) as subs, av.open(str(dest), "w", format="matroska") as out:
+        pairs = [(s, out.add_stream_from_template(s)) for s in src.streams]
+        for s, o in pairs:
+            o.metadata.update(s.metadata)
+        t = out.add_stream_from_template(subs.streams[0])
+        t.metadata["language"] = language
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = dict(pairs)[packet.stream]
+                out.mux(packet)
+        for packet in subs.demux():
+            if packet.size:
+                packet.stream = t
+                out.mux(packet)
+    return dest
+
+
+def subtitle_payloads(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        if not c.streams.subtitles:
+            return []
+        return [bytes(p) for p in c.demux(c.streams.subtitles[0]) if p.size]

@@ -46,3 +46,13 @@ def test_keep_l_reduces_chroma_not_lightness():
     # in-gamut pixel untouched
     ab_back = color.rgb_to_lab(rgb)[:, 1:]
     assert ab_back[0, :, 1, 1].tolist() == pytest.approx([5.0, 5.0], abs=0.1)
+
+
+def test_gray_l_shortcuts_equal_the_full_conversion():
+    gray_u8 = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    rgb_to_lab, gray_to_l, gray_u8_to_l = color.rgb_to_lab, color.gray_to_l, color.gray_u8_to_l
+    gray = gray_u8.float() / 255.0
+    full = rgb_to_lab(gray.expand(-1, 3, -1, -1))[:, :1]
+    assert torch.allclose(gray_to_l(gray), full, atol=1e-3)
+    assert torch.allclose(gray_u8_to_l(gray_u8), full, atol=1e-3)
+    assert gray_u8_to_l(gray_u8).dtype == torch.float32

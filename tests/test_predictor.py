@@ -65,8 +65,28 @@ def test_hint_pattern_fixed_per_seed(predictor):
     a = predictor.pattern(64, 88, seed=1)
     assert predictor.pattern(64, 88, seed=1) is a
     assert not torch.equal(a, predictor.pattern(64, 88, seed=2))
-    stages = predictor.stages(torch.full((1, 1, 64, 88), 50.0), predictor.prepare_reference(colour_image()))
-    assert set(stages) == {"auto", "transfer", "ab"}
+
+
+def test_stages_per_hint_source(predictor):
+    l_small = torch.full((2, 1, 64, 88), 50.0)
+    ref = predictor.prepare_reference(colour_image())
+    assert set(predictor.stages(l_small, ref)) == {"match", "exemplar_match", "ab"}  # no pre-colorization needed
+    every = predictor.stages(l_small, ref, every=True)
+    assert set(every) == {"auto", "transfer", "paper", "match", "exemplar_match", "ab"}
+    assert torch.equal(every["ab"], every["exemplar_match"])
+    assert set(predictor.stages(l_small, None)) == {"auto", "ab"}
+    predictor.hints = "transfer"
+    try:
+        paper = predictor.stages(l_small, ref)
+        assert set(paper) == {"auto", "transfer", "paper", "ab"} and torch.equal(paper["ab"], paper["paper"])
+    finally:
+        predictor.hints = "match"
+    assert every["ab"].shape == (2, 2, 64, 88)
+
+
+def test_unknown_hint_source_is_refused():
+    with pytest.raises(VidcolorError, match="--hints"):
+        Predictor(None, None, "cpu", 64, hints="magic")
 
 
 def test_stylize_keeps_content_size(predictor):

@@ -84,3 +84,23 @@ def test_each_shot_coloured_from_its_own_reference(tmp_path, vgg_path):
         shot_ab = mean_ab(frames[bounds[k] : bounds[k + 1]])
         dists = [float((shot_ab - r).norm()) for r in ref_ab]
         assert int(np.argmin(dists)) == k, dists
+
+
+def test_matched_hints_put_the_references_colours_where_its_content_moved(vgg_path):
+    """Target = the sample reference panned by 40 px (its gray version); the reference's colours must follow the
+    content: the default chain well above Reinhard's mean colour and above the paper's transfer hints."""
+    ref = np.asarray(Image.open(SAMPLES / "landscape-ref.png").convert("RGB"))
+    truth = np.ascontiguousarray(np.roll(ref, 40, axis=1)[:, 40:])  # the pan, minus the wrapped columns
+    predictor = Predictor.from_pretrained(vgg=str(vgg_path), device="cpu", size=128)
+    reference = predictor.prepare_reference(ref)
+    matched = predictor.colorize(truth[None], reference)[0]
+    predictor.hints = "transfer"
+    paper = predictor.colorize(truth[None], reference)[0]
+    mean_ab = rgb_to_lab(torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 255)[:, 1:].mean(dim=(2, 3))
+    lab = rgb_to_lab(torch.from_numpy(truth).permute(2, 0, 1)[None].float() / 255)
+    lab[:, 1:] = mean_ab[..., None, None]
+    from vidcolor.color import lab_to_rgb_keep_l
+
+    reinhard = (lab_to_rgb_keep_l(lab[:, :1], lab[:, 1:])[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    assert psnr(matched, truth) > psnr(reinhard, truth) + 3.0
+    assert psnr(matched, truth) > psnr(paper, truth)

@@ -20,11 +20,25 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
-def _predictor_factory(vgg, device, size):
+FAST_PRESET = {"size": 128, "batch": 2, "preset": "veryfast"}  # `run --fast` and `bench --fast`
+
+
+def _predictor_factory(vgg, device, size, hints="match"):
     from vidcolor.predictor import Predictor, check_size
 
     check_size(size)
-    return functools.partial(Predictor.from_pretrained, vgg=vgg, device=device, size=size)
+    return functools.partial(Predictor.from_pretrained, vgg=vgg, device=device, size=size, hints=hints)
+
+
+def hints_option(f):
+    return click.option(
+        "--hints",
+        default="match",
+        show_default=True,
+        type=click.Choice(["match", "transfer"]),
+        help="Where the colour hints come from: match (the reference's colours carried along VGG feature matches) "
+        "or transfer (the paper's coarse AdaIN transfer; less accurate, see README).",
+    )(f)
 
 
 def model_options(f):
@@ -50,11 +64,12 @@ def cli() -> None:
 @click.option("-o", "--output", "output", required=True, help="Output file (one target) or folder (several).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @model_options
-def image(targets, ref, output, quiet, vgg, device, size):
+@hints_option
+def image(targets, ref, output, quiet, vgg, device, size, hints):
     """Colorize still images TARGETS (colour targets are reduced to gray first)."""
     from vidcolor.still import colorize_images
 
-    colorize_images(list(targets), ref, output, _predictor_factory(vgg, device, size), quiet=quiet)
+    colorize_images(list(targets), ref, output, _predictor_factory(vgg, device, size, hints), quiet=quiet)
 
 
 @cli.command()
@@ -80,6 +95,7 @@ def image(targets, ref, output, quiet, vgg, device, size):
 @click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @model_options
+@hints_option
 def run(
     source,
     refs,
@@ -99,6 +115,7 @@ def run(
     vgg,
     device,
     size,
+    hints,
 ):
     """Colorize the video SOURCE into OUTPUT, keeping its audio, timing and metadata."""
     from vidcolor.io.encode import EncodeSettings
@@ -106,7 +123,7 @@ def run(
     from vidcolor.video import run_video
 
     if fast:
-        size, batch, preset = 128, 2, "veryfast"
+        size, batch, preset = FAST_PRESET["size"], FAST_PRESET["batch"], FAST_PRESET["preset"]
     if batch < 1 or chunk_frames < 1:
         raise click.BadParameter("--batch and --chunk-frames must be at least 1")
     options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh)
@@ -116,7 +133,7 @@ def run(
         source,
         output,
         refs,
-        _predictor_factory(vgg, device, size),
+        _predictor_factory(vgg, device, size, hints),
         options,
         quiet,
         shots,
@@ -170,12 +187,13 @@ def _int_list(text: str) -> list[int]:
 @click.option("--json", "json_path", default=None, help="Write per-sequence and mean figures here.")
 @click.option("--sheet", default=None, help="Write a contact sheet PNG (ground truth, gray, each method).")
 @model_options
-def eval_cmd(sources, max_frames, ref_frame, ref, baselines_only, batch, json_path, sheet, vgg, device, size):
+@hints_option
+def eval_cmd(sources, max_frames, ref_frame, ref, baselines_only, batch, json_path, sheet, vgg, device, size, hints):
     """Score every method on colour ground truth SOURCES (videos or folders of colour images)."""
     from vidcolor.evaluate import report
     from vidcolor.evaluate.runner import evaluate
 
-    factory = None if baselines_only else _predictor_factory(vgg, device, size)
+    factory = None if baselines_only else _predictor_factory(vgg, device, size, hints)
     results, rows = evaluate(
         list(sources),
         factory,
@@ -200,32 +218,40 @@ def eval_cmd(sources, max_frames, ref_frame, ref, baselines_only, batch, json_pa
 @click.option("--clip", default=None, help="Video for the streaming figures (default: a synthetic 640x360 clip).")
 @click.option("--clip-frames", default=48, show_default=True)
 @click.option("--stream-size", default=256, show_default=True, help="Working size for the streaming figures.")
+@click.option("--stream-batch", default=4, show_default=True, help="Batch for the streaming figures.")
+@click.option("--preset", default="veryfast", show_default=True, help="Encoder preset for the streaming figures.")
+@click.option("--fast", is_flag=True, help="Streaming figures with `run --fast`'s settings (size 128, batch 2).")
 @click.option("--json", "json_path", default=None)
 @click.option("--vgg", type=click.Path(dir_okay=False), default=None)
 @click.option("--device", default="auto", show_default=True)
-def bench(sizes, batches, dtypes, repeats, clip, clip_frames, stream_size, json_path, vgg, device):
+@hints_option
+def bench(sizes, batches, dtypes, repeats, clip, clip_frames, stream_size, stream_batch, preset, fast, **model):
     """Time each stage of the chain and the streaming ceilings; --json for machine-readable results."""
     from vidcolor.evaluate import report
     from vidcolor.evaluate.bench import run_bench
 
+    if fast:
+        stream_size, stream_batch, preset = FAST_PRESET["size"], FAST_PRESET["batch"], FAST_PRESET["preset"]
     results = run_bench(
-        _predictor_factory(vgg, device, stream_size),
-        device,
+        _predictor_factory(model["vgg"], model["device"], stream_size, model["hints"]),
+        model["device"],
         sizes,
         batches,
         [d.strip() for d in dtypes.split(",")],
         repeats,
         clip,
         clip_frames,
+        preset=preset,
         stream_size=stream_size,
+        stream_batch=stream_batch,
         on_row=lambda row: click.echo(
             f"{row['size']}px batch {row['batch']} {row['dtype']}: {row['chain_seconds_per_image']:.4f} s/image",
             err=True,
         ),
     )
     click.echo(report.bench_table(results))
-    if json_path:
-        report.write_json(json_path, results)
+    if model["json_path"]:
+        report.write_json(model["json_path"], results)
 
 
 @cli.group(cls=_Group)

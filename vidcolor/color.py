@@ -38,8 +38,22 @@ def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def gray_to_l(gray: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) gray value in [0, 1] (R = G = B) -> (B, 1, H, W) L in [0, 100]."""
-    return rgb_to_l(gray.expand(-1, 3, -1, -1))
+    """(B, 1, H, W) gray value in [0, 1] (R = G = B) -> (B, 1, H, W) L in [0, 100].
+
+    For a neutral pixel the relative luminance Y is the linearised value itself, so L needs one channel: the same
+    sRGB decoding and CIE f() as kornia's rgb_to_lab, a third of its work (tested equal)."""
+    v = gray.float().clamp(0.0, 1.0)
+    y = torch.where(v > 0.04045, ((v + 0.055) / 1.055).pow(2.4), v / 12.92)
+    f = torch.where(y > 0.008856, y.pow(1.0 / 3.0), 7.787 * y + 4.0 / 29.0)
+    return 116.0 * f - 16.0
+
+
+_L_OF_UINT8 = gray_to_l(torch.arange(256, dtype=torch.float32).div(255.0)).flatten()  # (256,)
+
+
+def gray_u8_to_l(gray: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) uint8 gray -> (B, 1, H, W) float L in [0, 100], by a 256-entry lookup table."""
+    return _L_OF_UINT8.to(gray.device)[gray.long()]
 
 
 def l_to_gray_rgb(l: torch.Tensor) -> torch.Tensor:

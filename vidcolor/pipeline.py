@@ -26,7 +26,6 @@ from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
 from vidcolor.io.image import read_image
 from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
-from vidcolor.models.adain import ReferenceStats
 from vidcolor.predictor import Predictor, Reference
 from vidcolor.refs import ReferencePlan
 
@@ -215,8 +214,7 @@ class VideoJob:
             return None, shot
         if paths not in self._references:
             prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
-            stats = ReferenceStats.average([r.stats for r in prepared]) if len(prepared) > 1 else prepared[0].stats
-            self._references[paths] = Reference(stats, "+".join(p.name for p in paths))
+            self._references[paths] = Reference.combine(prepared)
         return self._references[paths], shot
 
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:

@@ -1,10 +1,17 @@
 """Inference wrapper: owns device, dtype and working resolution; batch of frames + prepared reference in,
 colour frames out.
 
-Per reference (once): resize to the working size, run the transfer sub-net to get its 8 AdaIN statistics.
-Per batch: L at full size -> L at working size -> pre-colorization (U-Net, empty hints) -> transfer against the
-cached statistics -> ab hints at a fixed, seeded pattern -> refinement (U-Net) -> ab upsampled to full size ->
-recombined with the full-resolution L, chroma reduced where it would leave the RGB gamut.
+Per reference (once): resize to the working size, run the transfer sub-net to get its 8 AdaIN statistics, and
+keep the VGG descriptors + mean ab of its 8 x 8 cells for correspondence (models/correspond.py).
+Per batch: L at full size -> L at working size -> hint source -> ab hints at a fixed, seeded pattern ->
+refinement (U-Net) -> ab upsampled to full size -> recombined with the full-resolution L, chroma reduced where it
+would leave the RGB gamut. Two hint sources:
+
+- ``match`` (default): the gray target's VGG descriptors matched to the reference's; the reference's ab carried
+  along the matches (soft warp), upsampled edge-aware (guided filter on L). The final ab is the matched ab where
+  the match is confident and the refinement net's (fed with hints from the matched ab) where it is not.
+- ``transfer`` (the paper): pre-colorization (U-Net, empty hints) -> transfer sub-net against the cached statistics
+  -> coarse T_ab -> hints -> refinement.
 """
 
 from __future__ import annotations
@@ -15,12 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from kornia.filters import guided_blur
 from torch.nn import functional as F
 
 from vidcolor import weights
 from vidcolor.color import (
+    caffe_preprocess,
     denormalize_ab,
-    gray_to_l,
+    gray_u8_to_l,
+    l_to_gray_rgb,
     lab_to_rgb,
     lab_to_rgb_keep_l,
     normalize_ab,
@@ -32,17 +42,36 @@ from vidcolor.config import ColorizerConfig, TransferConfig
 from vidcolor.errors import VidcolorError, WeightsError
 from vidcolor.hints import apply_hints, hint_pattern
 from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
+from vidcolor.models.correspond import coarsen, confidence_weight, descriptors, reference_cells, soft_warp
 
 RANDOM_WEIGHTS_ENV = "VIDCOLOR_TEST_RANDOM_WEIGHTS"  # test-only switch: random-init sub-nets when untrained
 MIN_SIZE, MAX_SIZE = 64, 4096
+HINT_SOURCES = ("match", "transfer")
+GUIDE_RADIUS, GUIDE_EPS = 4, 1e-3  # guided filter for the matched ab: 9 x 9 window, L scaled to [0, 1]
 
 
 @dataclass(frozen=True)
 class Reference:
-    """A prepared reference: its statistics at the 8 AdaIN points, on the predictor's device."""
+    """A prepared reference on the predictor's device: its statistics at the 8 AdaIN points, and its cells for
+    correspondence: ``keys`` (C, P) VGG descriptors of its gray version, ``values`` (2, P) mean ab per cell."""
 
     stats: ReferenceStats
+    keys: torch.Tensor
+    values: torch.Tensor
     name: str = ""
+
+    @staticmethod
+    def combine(refs: list[Reference]) -> Reference:
+        """Several references for one shot: statistics moment-matched, cells pooled (each target cell then
+        matches its best cell in any of them)."""
+        if len(refs) == 1:
+            return refs[0]
+        return Reference(
+            ReferenceStats.average([r.stats for r in refs]),
+            torch.cat([r.keys for r in refs], dim=1),
+            torch.cat([r.values for r in refs], dim=1),
+            "+".join(r.name for r in refs),
+        )
 
 
 def working_shape(h: int, w: int, size: int) -> tuple[int, int]:
@@ -82,9 +111,13 @@ class Predictor:
         hint_density: float = 0.01,
         hint_patch: int = 3,
         half: bool | None = None,
+        hints: str = "match",
     ) -> None:
+        if hints not in HINT_SOURCES:
+            raise VidcolorError(f"--hints {hints}: choose one of {', '.join(HINT_SOURCES)}")
         self.device = pick_device(device)
         self.size = check_size(size)
+        self.hints = hints
         # Half precision only where it pays: CUDA. bf16 where supported (no overflow risk), else fp16.
         use_half = self.device.type == "cuda" if half is None else half
         if use_half and self.device.type == "cuda":
@@ -140,16 +173,23 @@ class Predictor:
         rgb_ref = self._resize_rgb(_to_tensor(image[None]).to(self.device))  # (1, 3, h, w)
         with self._autocast():
             stats = self.transfer.reference_stats(rgb_ref)
-        return Reference(stats.to(dtype=torch.float32), name)
+        lab_ref = rgb_to_lab(rgb_ref)
+        keys, values = reference_cells(self._descriptors(lab_ref[:, :1]), lab_ref[:, 1:])
+        return Reference(stats.to(dtype=torch.float32), keys, values, name)
+
+    def _descriptors(self, l_small: torch.Tensor) -> torch.Tensor:
+        """(N, 1, h, w) L -> (N, 768, h/8, w/8) correspondence descriptors of its gray version."""
+        with self._autocast():
+            feats = self.transfer.encoder(caffe_preprocess(l_to_gray_rgb(l_small)))
+        return descriptors(feats)
 
     def _upload(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 (N, H, W[, C]) -> float (N, C, H, W) in [0, 1] on the device. On CUDA the uint8 data (a quarter
-        of the float bytes) goes through pinned memory with a non-blocking copy and is converted there."""
-        if self.device.type != "cuda":
-            return _to_tensor(frames)
+        """uint8 (N, H, W[, C]) -> uint8 (N, C, H, W) on the device (a quarter of the float bytes cross the bus);
+        on CUDA through pinned memory with a non-blocking copy."""
         x = torch.from_numpy(np.ascontiguousarray(frames if frames.ndim == 4 else frames[..., None]))
-        x = x.pin_memory().to(self.device, non_blocking=True)
-        return x.permute(0, 3, 1, 2).float() / 255.0
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        return x.permute(0, 3, 1, 2)
 
     def pattern(self, h: int, w: int, seed: int) -> torch.Tensor:
         """Hint positions for a working size, drawn once per (size, seed) and reused for every frame."""
@@ -167,8 +207,8 @@ class Predictor:
 
         Colour input is reduced to its luminance first. Without ``reference``: automatic colorization.
         """
-        x = self._upload(frames)
-        l_full = gray_to_l(x) if x.shape[1] == 1 else rgb_to_l(x)  # (N, 1, H, W), L in [0, 100]
+        x = self._upload(frames)  # (N, 1|3, H, W) uint8
+        l_full = gray_u8_to_l(x) if x.shape[1] == 1 else rgb_to_l(x.float() / 255.0)  # (N, 1, H, W), L 0..100
         ab_full = self.predict_ab(l_full, reference, hint_seed)
         return _to_uint8(lab_to_rgb_keep_l(l_full, ab_full))
 
@@ -180,28 +220,51 @@ class Predictor:
         ab_small = self.stages(l_small, reference, hint_seed)["ab"]
         return F.interpolate(ab_small, size=(h, w), mode="bilinear", align_corners=False)
 
-    def stages(self, l_small: torch.Tensor, reference: Reference | None, hint_seed: int = 0) -> dict:
-        """The chain at working size, every intermediate returned (ab tensors in Lab units, (N, 2, h, w)):
-        ``auto`` (pre-colorization), ``transfer`` (coarse T_ab), ``ab`` (final)."""
+    def stages(self, l_small: torch.Tensor, reference: Reference | None, hint_seed: int = 0, every: bool = False):
+        """The chain at working size (ab tensors in Lab units, (N, 2, h, w)); ``ab`` is the final one.
+
+        Also returned: ``auto`` (pre-colorization), and with a reference ``match`` (matched ab) or ``transfer``
+        (coarse T_ab) + ``paper`` (refinement fed from T_ab), depending on the hint source; ``every=True``
+        computes all of them (for evaluation)."""
         if self.colorizer is None:
             raise VidcolorError("this predictor was built without the colorization sub-net")
-        n, _, hs, ws = l_small.shape
-        l_norm = normalize_l(l_small)
-        empty = torch.zeros(n, 2, hs, ws, device=self.device)
-        with self._autocast():
-            ab_auto = denormalize_ab(self.colorizer(l_norm, empty, empty[:, :1]).float())
-        out = {"auto": ab_auto, "ab": ab_auto}
+        if reference is not None and self.transfer is None:
+            raise VidcolorError("this predictor was built without the transfer sub-net")
+        out: dict[str, torch.Tensor] = {}
+        paper = reference is not None and (every or self.hints == "transfer")
+        if reference is None or paper or every:
+            out["auto"] = out["ab"] = self._auto(l_small)
         if reference is None:
             return out
-        if self.transfer is None:
-            raise VidcolorError("this predictor was built without the transfer sub-net")
-        rgb_pre = lab_to_rgb(torch.cat([l_small, ab_auto], dim=1))
-        with self._autocast():
-            rgb_t = self.transfer(rgb_pre, reference.stats).float()
-        ab_t = rgb_to_lab(rgb_t.clamp(0, 1))[:, 1:]
-        out["transfer"] = ab_t
-        out["ab"] = self.refine(l_small, ab_t, self.pattern(hs, ws, hint_seed))
+        mask = self.pattern(*l_small.shape[-2:], hint_seed)
+        if paper:
+            rgb_pre = lab_to_rgb(torch.cat([l_small, out["auto"]], dim=1))
+            with self._autocast():
+                rgb_t = self.transfer(rgb_pre, reference.stats).float()
+            out["transfer"] = rgb_to_lab(rgb_t.clamp(0, 1))[:, 1:]
+            out["paper"] = self.refine(l_small, out["transfer"], mask)
+        if every or self.hints == "match":
+            ab_match, weight = self.match(l_small, reference)
+            refined = self.refine(l_small, ab_match, mask)
+            out["match"] = ab_match
+            out["exemplar_match"] = weight * ab_match + (1 - weight) * refined
+        out["ab"] = out["paper"] if self.hints == "transfer" else out["exemplar_match"]
         return out
+
+    def _auto(self, l_small: torch.Tensor) -> torch.Tensor:
+        n, _, hs, ws = l_small.shape
+        empty = torch.zeros(n, 2, hs, ws, device=l_small.device)
+        with self._autocast():
+            return denormalize_ab(self.colorizer(normalize_l(l_small), empty, empty[:, :1]).float())
+
+    def match(self, l_small: torch.Tensor, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 1, h, w) L -> matched ab (N, 2, h, w) in Lab units, and its confidence weight (N, 1, h, w)."""
+        size = l_small.shape[-2:]
+        ab_cells, confidence = soft_warp(coarsen(self._descriptors(l_small)), reference.keys, reference.values)
+        ab = F.interpolate(ab_cells, size=size, mode="bilinear", align_corners=False)
+        ab = guided_blur(l_small.float() / 100.0, ab, 2 * GUIDE_RADIUS + 1, GUIDE_EPS)
+        weight = F.interpolate(confidence_weight(confidence), size=size, mode="bilinear", align_corners=False)
+        return ab, weight
 
     def refine(self, l_small: torch.Tensor, ab_hint_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Refinement U-Net fed with hints sampled from ``ab_hint_source`` at ``mask`` (Lab units in and out)."""

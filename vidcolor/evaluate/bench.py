@@ -1,8 +1,11 @@
 """`vidcolor bench`: per-stage timing of the chain (the shape of the paper's Table 1) and streaming throughput.
 
 Stages, at a square working size S with the networks at S: pre-colorization (U-Net, empty hints), reference
-statistics (once per reference), transfer (target through the transfer sub-net), refinement (hint sampling +
-U-Net), upsample + recombine (ab to full size, gamut-safe Lab -> RGB, uint8). Warm-up first, CUDA synchronised,
+preparation (AdaIN statistics + correspondence cells, once per reference), transfer (target through the transfer
+sub-net), match (target's VGG descriptors, soft warp, guided upsampling), refinement (hint sampling + U-Net),
+upsample + recombine (ab to full size, gamut-safe Lab -> RGB, uint8). ``chain`` is the per-frame sum for the
+default hint source (match + refine + recombine); ``paper_chain`` that of the paper's (precolor + transfer +
+refine + recombine). Warm-up first, CUDA synchronised,
 median of repeats. Weight VALUES do not change timings: trained weights are used where present, else random-init
 networks of the default architecture, and the JSON says which.
 
@@ -23,13 +26,15 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
+from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l, rgb_to_lab
 from vidcolor.hints import apply_hints
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.predictor import Predictor
+from vidcolor.models.correspond import reference_cells
+from vidcolor.predictor import Predictor, Reference
 
 CPU_MAX_BATCH_PIXELS = 8 * 512 * 512  # batches above this many pixels are skipped on CPU (minutes per row)
-STAGES = ("precolor", "ref_stats", "transfer", "refine", "recombine")
+STAGES = ("precolor", "ref_stats", "transfer", "match", "refine", "recombine")
+CHAINS = {"chain": ("match", "refine", "recombine"), "paper_chain": ("precolor", "transfer", "refine", "recombine")}
 
 
 def _sync(device: torch.device) -> None:
@@ -71,11 +76,18 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
 
     def ref_stats():
         with predictor._autocast():
-            predictor.transfer.reference_stats(rgb_ref)
+            stats = predictor.transfer.reference_stats(rgb_ref)
+        lab_ref = rgb_to_lab(rgb_ref)
+        return Reference(stats, *reference_cells(predictor._descriptors(lab_ref[:, :1]), lab_ref[:, 1:]))
+
+    reference = ref_stats()
 
     def transfer():
         with predictor._autocast():
             predictor.transfer(rgb_pre, stats)
+
+    def match():
+        predictor.match(l_small, reference)
 
     def refine():
         hints = apply_hints(ab_t, mask, predictor.hint_patch)
@@ -87,7 +99,8 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
         rgb = lab_to_rgb_keep_l(l_small, ab)
         (rgb * 255).round().to(torch.uint8).cpu()
 
-    fns = {"precolor": precolor, "ref_stats": ref_stats, "transfer": transfer, "refine": refine, "recombine": recombine}
+    fns = {"precolor": precolor, "ref_stats": ref_stats, "transfer": transfer, "match": match, "refine": refine}
+    fns["recombine"] = recombine
     return {name: median_time(fn, dev, repeats) for name, fn in fns.items()}
 
 
@@ -234,15 +247,10 @@ def run_bench(
                     continue
                 times = stage_times(predictor, size, batch, repeats)
                 per_image = {k: v / batch for k, v in times.items()}
-                chain = sum(v for k, v in per_image.items() if k != "ref_stats")
-                row = {
-                    "size": size,
-                    "batch": batch,
-                    "dtype": dtype,
-                    "seconds_per_batch": times,
-                    "seconds_per_image": per_image,
-                    "chain_seconds_per_image": chain,
-                }
+                row = {"size": size, "batch": batch, "dtype": dtype, "seconds_per_batch": times}
+                row["seconds_per_image"] = per_image
+                for chain, stages in CHAINS.items():
+                    row[f"{chain}_seconds_per_image"] = sum(per_image[k] for k in stages)
                 rows.append(row)
                 if on_row:
                     on_row(row)
@@ -260,6 +268,7 @@ def run_bench(
         "codec": {"codec": codec, "crf": crf, "preset": preset},
         "working_size": stream_size,
         "batch": stream_batch,
+        "hints": predictor.hints,
         "decode_encode_fps": io_fps,
         "model_fps": alone,
         "end_to_end_fps": e2e,

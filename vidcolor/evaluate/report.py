@@ -81,20 +81,21 @@ def contact_sheet(rows: dict[str, list[tuple[str, list[np.ndarray]]]], path: str
 
 
 def bench_table(results: dict) -> str:
-    """Seconds per image by stage, paper Table 1 style: precolor + transfer + refine (+ recombine)."""
-    header = f"{'size':>6} {'batch':>5} {'dtype':>5}" + "".join(
-        f"{s:>11}" for s in ("precolor", "ref_stats", "transfer", "refine", "recombine", "chain")
-    )
+    """Seconds per image by stage, paper Table 1 style, then the per-frame chains: ``chain`` (default hint source:
+    match + refine + recombine) and ``paper`` (precolor + transfer + refine + recombine)."""
+    stages = ("precolor", "ref_stats", "transfer", "match", "refine", "recombine")
+    header = f"{'size':>6} {'batch':>5} {'dtype':>5}" + "".join(f"{s:>11}" for s in (*stages, "chain", "paper"))
     lines = [header, "-" * len(header)]
     for row in results["stages"]:
         per = row["seconds_per_image"]
-        cells = [per[k] for k in ("precolor", "ref_stats", "transfer", "refine", "recombine")]
-        cells.append(row["chain_seconds_per_image"])
+        cells = [per[k] for k in stages]
+        cells += [row["chain_seconds_per_image"], row["paper_chain_seconds_per_image"]]
         lines.append(f"{row['size']:>6} {row['batch']:>5} {row['dtype']:>5}" + "".join(f"{c:>11.4f}" for c in cells))
     s = results["streaming"]
     lines.append(
         f"streaming {s['resolution']} ({s['clip']}): decode+encode alone {s['decode_encode_fps']:.1f} fps, "
-        f"model stage alone {s['model_fps']:.2f} fps at working size {s['working_size']}, batch {s['batch']}; "
+        f"model stage alone {s['model_fps']:.2f} fps at working size {s['working_size']}, batch {s['batch']}, "
+        f"hints {s['hints']}; "
         f"end to end {s['end_to_end_fps']:.2f} fps ({100 * s['end_to_end_vs_model']:.0f}% of the model stage alone)"
     )
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 For a video the input is each frame's luminance, the reference is frame ``ref_frame`` in colour (or a given image)
 and the other frames are scored. For a folder of colour images the first image (sorted by name) is the reference.
 Methods: gray (ab = 0), reinhard (global Lab mean/std transfer), auto (pre-colorization only), transfer (coarse T_ab),
-exemplar (the full chain), oracle (refinement fed with hints sampled from the ground truth itself).
+paper (the paper's chain: refinement fed from T_ab), match (matched ab alone), exemplar (the full chain as `run` and
+`image` use it, with the predictor's hint source), oracle (refinement fed with hints from the ground truth itself).
 """
 
 from __future__ import annotations
@@ -27,8 +28,16 @@ from vidcolor.io.image import IMAGE_EXTS, check_image, is_grayscale, read_image
 from vidcolor.io.media import iter_rgb_frames
 from vidcolor.predictor import Predictor, working_shape
 
-METHODS = ("gray", "reinhard", "auto", "transfer", "exemplar", "oracle")
-NETWORK_METHODS = {"auto": "colorizer", "transfer": "decoder", "exemplar": "decoder", "oracle": "colorizer"}
+METHODS = ("gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "oracle")
+NETWORK_METHODS = {
+    "auto": "colorizer",
+    "transfer": "decoder",
+    "paper": "decoder",
+    "match": "decoder",
+    "exemplar": "decoder",
+    "oracle": "colorizer",
+}
+STAGE_OF = {"auto": "auto", "transfer": "transfer", "paper": "paper", "match": "match", "exemplar": "ab"}
 
 
 @dataclass
@@ -90,7 +99,7 @@ def colorize_sequence(
     device = predictor.device if predictor else torch.device("cpu")
     rgb_ref = torch.from_numpy(seq.reference).permute(2, 0, 1)[None].float().div(255).to(device)
     reference = None
-    if predictor is not None and {"transfer", "exemplar"} & set(methods):
+    if predictor is not None and {"transfer", "paper", "match", "exemplar"} & set(methods):
         reference = predictor.prepare_reference(seq.reference, "reference")
     for chunk in _batches(seq.frames, batch):
         gt = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255
@@ -105,8 +114,8 @@ def colorize_sequence(
         hs, ws = working_shape(*l_full.shape[-2:], predictor.size)
         l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
         with torch.no_grad():
-            stages = predictor.stages(l_small, reference)
-            for method, key in (("auto", "auto"), ("transfer", "transfer"), ("exemplar", "ab")):
+            stages = predictor.stages(l_small, reference, every=True)
+            for method, key in STAGE_OF.items():
                 if method in methods:
                     outputs[method] += _recombine(l_full, stages[key])
             if "oracle" in methods:
@@ -167,6 +176,7 @@ def evaluate(
         "ref": ref,
         "size": predictor.size if predictor else None,
         "hint_density": predictor.hint_density if predictor else None,
+        "hints": predictor.hints if predictor else None,
     }
     results["environment"] = environment(predictor.device if predictor else torch.device("cpu"))
     return results, sheet

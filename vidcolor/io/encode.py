@@ -25,7 +25,7 @@ MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
 COPY_RULES = {
     "mp4": (MP4_AUDIO, {"mov_text"}),
     "mov": (MP4_AUDIO | {"pcm_s16le", "pcm_s24le", "pcm_s16be", "pcm_s24be"}, {"mov_text"}),
-    "matroska": (None, {"subrip", "ass", "ssa", "webvtt", "dvd_subtitle", "hdmv_pgs_subtitle"}),
+    "matroska": (None, {"subrip", "srt", "ass", "ssa", "webvtt", "dvd_subtitle", "hdmv_pgs_subtitle"}),
     "webm": ({"opus", "vorbis"}, {"webvtt"}),
 }
 FALLBACK_AUDIO = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus"}
