@@ -89,7 +89,7 @@ def test_each_shot_coloured_from_its_own_reference(tmp_path, vgg_path):
 def test_matched_hints_put_the_references_colours_where_its_content_moved(vgg_path):
     """Target = the sample reference panned by 40 px (its gray version); the reference's colours must follow the
     content: the default chain well above Reinhard's mean colour and above the paper's transfer hints."""
-    ref = np.asarray(Image.open(SAMPLES / "landscape-ref.png").convert("RGB"))
+    ref = np.array(Image.open(SAMPLES / "landscape-ref.png").convert("RGB"))
     truth = np.ascontiguousarray(np.roll(ref, 40, axis=1)[:, 40:])  # the pan, minus the wrapped columns
     predictor = Predictor.from_pretrained(vgg=str(vgg_path), device="cpu", size=128)
     reference = predictor.prepare_reference(ref)

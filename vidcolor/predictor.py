@@ -86,14 +86,17 @@ def check_size(size: int) -> int:
     return (size + 7) // 8 * 8
 
 
-def _to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """(N, H, W) or (N, H, W, 1|3) uint8 -> (N, C, H, W) float in [0, 1]."""
-    if frames.ndim == 3:
-        frames = frames[..., None]
-    frames = np.ascontiguousarray(frames)
+def _as_u8(frames: np.ndarray) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, 1|3) uint8 -> contiguous (N, H, W, C) uint8 tensor (copied only when read-only)."""
+    frames = np.ascontiguousarray(frames if frames.ndim == 4 else frames[..., None])
     if not frames.flags.writeable:  # e.g. np.asarray of a PIL image: torch wants writable memory
         frames = frames.copy()
-    return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    return torch.from_numpy(frames)
+
+
+def _to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, 1|3) uint8 -> (N, C, H, W) float in [0, 1]."""
+    return _as_u8(frames).permute(0, 3, 1, 2).float() / 255.0
 
 
 def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
@@ -186,7 +189,7 @@ class Predictor:
     def _upload(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W[, C]) -> uint8 (N, C, H, W) on the device (a quarter of the float bytes cross the bus);
         on CUDA through pinned memory with a non-blocking copy."""
-        x = torch.from_numpy(np.ascontiguousarray(frames if frames.ndim == 4 else frames[..., None]))
+        x = _as_u8(frames)
         if self.device.type == "cuda":
             x = x.pin_memory().to(self.device, non_blocking=True)
         return x.permute(0, 3, 1, 2)
