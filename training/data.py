@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from training.common import JsonlLog, pick_device, seed_everything
+
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
@@ -131,3 +133,15 @@ def load_val(items: list[tuple[str, str]], count: int, max_side: int) -> list[to
     source = ImageSource()
     picks = items[:: max(1, len(items) // count)][:count]
     return [to_tensor([center_crop8(source.read(it), max_side)]) for it in picks]
+
+
+def setup(args) -> tuple[torch.device, JsonlLog, list, list[torch.Tensor]]:
+    """What every training script does first: threads, seeds, device, the JSONL log in ``args.out``, and the
+    train/validation split of ``args.data`` -> (device, log, training items, validation tensors)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    log = JsonlLog(Path(args.out) / "log.jsonl")
+    train_items, val_items = split(list_images(args.data), args.val_share)
+    return device, log, train_items, load_val(val_items, args.val_count, args.val_size)

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training import common  # noqa: E402
-from training.data import StepBatches, batch_loader, list_images, load_val, split  # noqa: E402
+from training.data import StepBatches, batch_loader, setup  # noqa: E402
 from vidcolor.color import lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab  # noqa: E402
 from vidcolor.config import ColorizerConfig  # noqa: E402
 from vidcolor.hints import apply_hints, hint_pattern, random_training_hints  # noqa: E402
@@ -122,15 +122,8 @@ def validate(model: ColorizerNet, val: list[torch.Tensor], device: torch.device)
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    common.seed_everything(args.seed)
-    device = common.pick_device(args.device)
+    device, log, train_items, val = setup(args)
     out_dir = Path(args.out)
-    log = common.JsonlLog(out_dir / "log.jsonl")
-
-    train_items, val_items = split(list_images(args.data), args.val_share)
-    val = load_val(val_items, args.val_count, args.val_size)
     cfg = ColorizerConfig(width=args.width)
     model = ColorizerNet(cfg).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)

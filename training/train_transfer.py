@@ -21,7 +21,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training import common  # noqa: E402
-from training.data import StepBatches, batch_loader, list_images, load_val, split  # noqa: E402
+from training.data import StepBatches, batch_loader, setup  # noqa: E402
 from vidcolor.color import caffe_preprocess  # noqa: E402
 from vidcolor.config import TransferConfig  # noqa: E402
 from vidcolor.models import TransferNet  # noqa: E402
@@ -78,15 +78,8 @@ def validate(model: TransferNet, val: list[torch.Tensor], device: torch.device) 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    common.seed_everything(args.seed)
-    device = common.pick_device(args.device)
+    device, log, train_items, val = setup(args)
     out_dir = Path(args.out)
-    log = common.JsonlLog(out_dir / "log.jsonl")
-
-    train_items, val_items = split(list_images(args.data), args.val_share)
-    val = load_val(val_items, args.val_count, args.val_size)
     cfg = TransferConfig(decoder_width=args.width)
     model = TransferNet(cfg)
     vgg_path = resolve_vgg(args.vgg)
