@@ -90,3 +90,16 @@ def test_colorizer_training_learns_resumes_and_exports(tmp_path, image_folder):
     state, entry = weights.load_trained("colorizer", tmp_path / "w")
     ColorizerNet(ColorizerConfig.from_dict(entry["config"])).load_state_dict(state)
     assert entry["training"]["steps"] == 30
+
+
+def test_split_is_the_same_wherever_the_folder_lives(tmp_path, image_folder):
+    import shutil
+
+    from training.data import ImageSource, list_images, split
+
+    moved = shutil.copytree(image_folder, tmp_path / "elsewhere" / "copy")
+    a, b = split(list_images([str(image_folder)]), 0.1), split(list_images([str(moved)]), 0.1)
+    assert [m for _, m in a[1]] == [m for _, m in b[1]] and len(a[1]) >= 1
+    assert len(a[0]) + len(a[1]) == 24
+    assert ImageSource().read(b[1][0]).shape == (40, 48, 3)
+    assert split(list_images([str(image_folder)]), 0.0)[1] == []

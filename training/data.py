@@ -22,7 +22,8 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def list_images(sources: list[str]) -> list[tuple[str, str]]:
-    """[(container, member)]: container is a zip path (member inside it) or '' (member is a file path)."""
+    """[(container, member)]: container is a zip (member inside it) or a folder (member relative to it), so the
+    names the split hashes do not depend on where the data lives."""
     items: list[tuple[str, str]] = []
     for src in sources:
         p = Path(src)
@@ -30,7 +31,8 @@ def list_images(sources: list[str]) -> list[tuple[str, str]]:
             with zipfile.ZipFile(p) as z:
                 items += [(str(p), n) for n in sorted(z.namelist()) if n.lower().endswith(IMAGE_EXTS)]
         elif p.is_dir():
-            items += [("", str(f)) for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_EXTS]
+            files = [f for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_EXTS]
+            items += [(str(p), f.relative_to(p).as_posix()) for f in files]
         else:
             raise SystemExit(f"{src}: not a folder or a .zip of images")
     if not items:
@@ -39,15 +41,17 @@ def list_images(sources: list[str]) -> list[tuple[str, str]]:
 
 
 def split(items: list[tuple[str, str]], val_share: float) -> tuple[list, list]:
-    """Deterministic train/validation split by a hash of each member's name."""
+    """Deterministic train/validation split by a hash of each member's name; at least one validation item when
+    ``val_share`` > 0 (the lowest hash), so a small dataset still gets validated."""
 
-    def is_val(item) -> bool:
-        h = int(hashlib.md5(item[1].encode()).hexdigest()[:8], 16)
-        return h / 0xFFFFFFFF < val_share
+    def score(item) -> float:
+        return int(hashlib.md5(item[1].encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
-    train = [it for it in items if not is_val(it)]
-    val = [it for it in items if is_val(it)]
-    return train, val
+    val = [it for it in items if score(it) < val_share]
+    if not val and val_share > 0 and len(items) > 1:
+        val = [min(items, key=score)]
+    chosen = set(val)
+    return [it for it in items if it not in chosen], val
 
 
 class ImageSource:
@@ -58,14 +62,13 @@ class ImageSource:
 
     def read(self, item: tuple[str, str]) -> np.ndarray:
         container, member = item
-        if container:
+        if Path(container).is_dir():
+            img = Image.open(Path(container) / member)
+        else:
             z = self._zips.get(container)
             if z is None:
                 z = self._zips[container] = zipfile.ZipFile(container)
-            data = io.BytesIO(z.read(member))
-            img = Image.open(data)
-        else:
-            img = Image.open(member)
+            img = Image.open(io.BytesIO(z.read(member)))
         return np.asarray(img.convert("RGB"))
 
 
