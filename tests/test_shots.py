@@ -147,43 +147,12 @@ def test_each_shot_gets_its_own_reference(tmp_path, film, refs, vgg_path, random
     assert (tmp_path / "film.shots.csv").is_file()
     # the same assignment inline, during one streaming pass of `run`
     video = tmp_path / "colour.mp4"
-    res = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            str(film),
-            "--refs",
-            str(refs),
-            "-o",
-            str(video),
-            "--vgg",
-            str(vgg_path),
-            "--size",
-            "64",
-            "--preset",
-            "ultrafast",
-        ],
-    )
+    quick = ["--vgg", str(vgg_path), "--size", "64", "--preset", "ultrafast"]
+    res = CliRunner().invoke(cli, ["run", str(film), "--refs", str(refs), "-o", str(video), *quick])
     assert res.exit_code == 0, res.output
     inline = read_shot_file(tmp_path / "colour.shots.yaml", probe(film))
     assert [(s.start, s.end) for s in inline.shots] == [(s.start, s.end) for s in data.shots]
     assert [Path(s.reference[0]).name for s in inline.shots] == ["sky.png", "checks.png", "rings.png"]
     # and following the shot file
-    res = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            str(film),
-            "--shots",
-            str(out),
-            "-o",
-            str(tmp_path / "f.mp4"),
-            "--vgg",
-            str(vgg_path),
-            "--size",
-            "64",
-            "--preset",
-            "ultrafast",
-        ],
-    )
+    res = CliRunner().invoke(cli, ["run", str(film), "--shots", str(out), "-o", str(tmp_path / "f.mp4"), *quick])
     assert res.exit_code == 0, res.output

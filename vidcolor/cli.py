@@ -225,7 +225,22 @@ def eval_cmd(sources, max_frames, ref_frame, ref, baselines_only, batch, json_pa
 @click.option("--vgg", type=click.Path(dir_okay=False), default=None)
 @click.option("--device", default="auto", show_default=True)
 @hints_option
-def bench(sizes, batches, dtypes, repeats, clip, clip_frames, stream_size, stream_batch, preset, fast, **model):
+def bench(
+    sizes,
+    batches,
+    dtypes,
+    repeats,
+    clip,
+    clip_frames,
+    stream_size,
+    stream_batch,
+    preset,
+    fast,
+    json_path,
+    vgg,
+    device,
+    hints,
+):
     """Time each stage of the chain and the streaming ceilings; --json for machine-readable results."""
     from vidcolor.evaluate import report
     from vidcolor.evaluate.bench import run_bench
@@ -233,8 +248,8 @@ def bench(sizes, batches, dtypes, repeats, clip, clip_frames, stream_size, strea
     if fast:
         stream_size, stream_batch, preset = FAST_PRESET["size"], FAST_PRESET["batch"], FAST_PRESET["preset"]
     results = run_bench(
-        _predictor_factory(model["vgg"], model["device"], stream_size, model["hints"]),
-        model["device"],
+        _predictor_factory(vgg, device, stream_size, hints),
+        device,
         sizes,
         batches,
         [d.strip() for d in dtypes.split(",")],
@@ -250,8 +265,8 @@ def bench(sizes, batches, dtypes, repeats, clip, clip_frames, stream_size, strea
         ),
     )
     click.echo(report.bench_table(results))
-    if model["json_path"]:
-        report.write_json(model["json_path"], results)
+    if json_path:
+        report.write_json(json_path, results)
 
 
 @cli.group(cls=_Group)

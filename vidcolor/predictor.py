@@ -173,7 +173,10 @@ class Predictor:
         """(H, W, 3) uint8 colour reference -> cached statistics (the only pass the reference ever makes)."""
         if self.transfer is None:
             raise VidcolorError("this predictor was built without the transfer sub-net")
-        rgb_ref = self._resize_rgb(_to_tensor(image[None]).to(self.device))  # (1, 3, h, w)
+        return self.reference_at_working_size(self._resize_rgb(_to_tensor(image[None]).to(self.device)), name)
+
+    def reference_at_working_size(self, rgb_ref: torch.Tensor, name: str = "") -> Reference:
+        """(1, 3, h, w) RGB in [0, 1], already at the working size -> statistics + correspondence cells."""
         with self._autocast():
             stats = self.transfer.reference_stats(rgb_ref)
         lab_ref = rgb_to_lab(rgb_ref)
@@ -233,14 +236,13 @@ class Predictor:
             raise VidcolorError("this predictor was built without the colorization sub-net")
         if reference is not None and self.transfer is None:
             raise VidcolorError("this predictor was built without the transfer sub-net")
-        out: dict[str, torch.Tensor] = {}
-        paper = reference is not None and (every or self.hints == "transfer")
-        if reference is None or paper or every:
-            out["auto"] = out["ab"] = self._auto(l_small)
         if reference is None:
-            return out
+            ab_auto = self._auto(l_small)
+            return {"auto": ab_auto, "ab": ab_auto}
+        out: dict[str, torch.Tensor] = {}
         mask = self.pattern(*l_small.shape[-2:], hint_seed)
-        if paper:
+        if every or self.hints == "transfer":
+            out["auto"] = self._auto(l_small)
             rgb_pre = lab_to_rgb(torch.cat([l_small, out["auto"]], dim=1))
             with self._autocast():
                 rgb_t = self.transfer(rgb_pre, reference.stats).float()

@@ -26,11 +26,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l, rgb_to_lab
+from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
 from vidcolor.hints import apply_hints
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.models.correspond import reference_cells
-from vidcolor.predictor import Predictor, Reference
+from vidcolor.predictor import Predictor
 
 CPU_MAX_BATCH_PIXELS = 8 * 512 * 512  # batches above this many pixels are skipped on CPU (minutes per row)
 STAGES = ("precolor", "ref_stats", "transfer", "match", "refine", "recombine")
@@ -65,7 +64,6 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
     empty = torch.zeros(batch, 2, size, size, device=dev)
     mask = predictor.pattern(size, size, 0)
     with predictor._autocast():
-        stats = predictor.transfer.reference_stats(rgb_ref)
         ab_auto = predictor.colorizer(normalize_l(l_small), empty, empty[:, :1]).float()
     rgb_pre = lab_to_rgb(torch.cat([l_small, denormalize_ab(ab_auto)], 1))
     ab_t = torch.randn(batch, 2, size, size, generator=gen).to(dev) * 0.2
@@ -75,16 +73,13 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
             predictor.colorizer(normalize_l(l_small), empty, empty[:, :1])
 
     def ref_stats():
-        with predictor._autocast():
-            stats = predictor.transfer.reference_stats(rgb_ref)
-        lab_ref = rgb_to_lab(rgb_ref)
-        return Reference(stats, *reference_cells(predictor._descriptors(lab_ref[:, :1]), lab_ref[:, 1:]))
+        return predictor.reference_at_working_size(rgb_ref)
 
     reference = ref_stats()
 
     def transfer():
         with predictor._autocast():
-            predictor.transfer(rgb_pre, stats)
+            predictor.transfer(rgb_pre, reference.stats)
 
     def match():
         predictor.match(l_small, reference)
