@@ -8,6 +8,7 @@ from conftest import colour_image
 
 from vidcolor.cli import cli
 from vidcolor.evaluate.bench import synthetic_clip
+from vidcolor.evaluate.runner import METHODS
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def test_eval_baselines_need_no_weights(tmp_path, colour_video, monkeypatch):
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
     assert set(data["mean"]) == {"gray", "reinhard"}
-    assert set(data["missing"]) == {"auto", "transfer", "paper", "match", "exemplar", "oracle"}
+    assert set(data["missing"]) == set(METHODS) - {"gray", "reinhard"}
     seq = data["sequences"]["clip"]
     assert seq["frames"] == 4
     assert seq["methods"]["gray"]["colorfulness"] < 1.0
@@ -65,10 +66,26 @@ def test_eval_all_methods_and_sheet(tmp_path, colour_video, vgg_path, random_wei
     )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
-    assert list(data["mean"]) == ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "oracle"]
+    expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "memory", "oracle"]
+    assert list(data["mean"]) == expected  # random weights: no learned matcher, so no -frozen rows to compare
+    assert set(data["missing"]) == {"match-frozen", "exemplar-frozen", "oracle-match"}
+    assert data["sequences"]["clip"]["frames"] == 4  # every frame but the reference, by default
     assert "cdc" not in data["sequences"]["photos"]["methods"]["gray"]
     assert "warp_error" in data["sequences"]["clip"]["methods"]["exemplar"]
+    photos = data["sequences"]["photos"]["methods"]
+    assert photos["memory"] == photos["exemplar"]  # unrelated photos share no memory
     assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_eval_methods_option(tmp_path, colour_video, vgg_path, random_weights):
+    args = ["eval", str(colour_video), "--size", "64", "--vgg", str(vgg_path), "--json", str(tmp_path / "e.json")]
+    res = CliRunner().invoke(cli, [*args, "--methods", "gray,exemplar,memory", "--max-frames", "2"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert list(data["mean"]) == ["gray", "exemplar", "memory"]
+    assert data["sequences"]["clip"]["frames"] == 2
+    res = CliRunner().invoke(cli, [*args, "--methods", "gray,magic"])
+    assert res.exit_code == 1 and "magic" in res.output
 
 
 def test_eval_rejects_gray_ground_truth(tmp_path, images):

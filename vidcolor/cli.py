@@ -27,7 +27,9 @@ def _predictor_factory(vgg, device, size, hints="match"):
     from vidcolor.predictor import Predictor, check_size
 
     check_size(size)
-    return functools.partial(Predictor.from_pretrained, vgg=vgg, device=device, size=size, hints=hints)
+    matcher = "frozen" if hints == "match-frozen" else "learned"
+    hints = "transfer" if hints == "transfer" else "match"
+    return functools.partial(Predictor.from_pretrained, vgg=vgg, device=device, size=size, hints=hints, matcher=matcher)
 
 
 def hints_option(f):
@@ -35,9 +37,11 @@ def hints_option(f):
         "--hints",
         default="match",
         show_default=True,
-        type=click.Choice(["match", "transfer"]),
-        help="Where the colour hints come from: match (the reference's colours carried along VGG feature matches) "
-        "or transfer (the paper's coarse AdaIN transfer; less accurate, see README).",
+        type=click.Choice(["match", "match-frozen", "transfer"]),
+        help="Where the colour hints come from: match (the reference's colours carried along learned matches of "
+        "VGG features, refined by a net that sees the whole match), match-frozen (the untrained matcher and the "
+        "sparse-hint refinement: the chain before the learned parts) or transfer (the paper's coarse AdaIN "
+        "transfer; less accurate, see README).",
     )(f)
 
 
@@ -179,16 +183,21 @@ def _int_list(text: str) -> list[int]:
 
 @cli.command("eval")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--max-frames", type=int, default=None, help="Score at most N frames per sequence (quick pass).")
+@click.option(
+    "--max-frames", type=int, default=None, help="Score at most N frames per sequence (default: every frame)."
+)
 @click.option("--ref-frame", type=int, default=0, show_default=True, help="Frame used as the colour reference.")
 @click.option("--ref", default=None, help="A reference image for every sequence instead of a frame.")
 @click.option("--baselines-only", is_flag=True, help="Only gray and reinhard (no weights needed).")
 @click.option("--batch", type=int, default=4, show_default=True)
 @click.option("--json", "json_path", default=None, help="Write per-sequence and mean figures here.")
 @click.option("--sheet", default=None, help="Write a contact sheet PNG (ground truth, gray, each method).")
+@click.option("--methods", default=None, help="Comma-separated methods to run (default: all; see README).")
 @model_options
 @hints_option
-def eval_cmd(sources, max_frames, ref_frame, ref, baselines_only, batch, json_path, sheet, vgg, device, size, hints):
+def eval_cmd(
+    sources, max_frames, ref_frame, ref, baselines_only, batch, json_path, sheet, methods, vgg, device, size, hints
+):
     """Score every method on colour ground truth SOURCES (videos or folders of colour images)."""
     from vidcolor.evaluate import report
     from vidcolor.evaluate.runner import evaluate
@@ -202,6 +211,7 @@ def eval_cmd(sources, max_frames, ref_frame, ref, baselines_only, batch, json_pa
         ref,
         batch,
         on_sequence=lambda name, figures: click.echo(report.sequence_line(name, figures), err=True),
+        only=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
     )
     click.echo(report.eval_table(results))
     if json_path:

@@ -42,6 +42,25 @@ class ColorizerConfig:
         return _from_dict(cls, d)
 
 
+@dataclass(frozen=True)
+class MatcherConfig:
+    """Learned correspondence head (models/matcher.py) on the frozen VGG19 descriptors.
+
+    hidden: channels of the head's 3 x 3 context layer; tolerance: the colour error (Lab units) under which a
+    carried colour counts as right for the confidence calibration.
+    """
+
+    hidden: int = 128
+    tolerance: float = 8.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MatcherConfig:
+        return _from_dict(cls, d)
+
+
 def _from_dict(cls, d: dict):
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known

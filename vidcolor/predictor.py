@@ -7,9 +7,12 @@ Per batch: L at full size -> L at working size -> hint source -> ab hints at a f
 refinement (U-Net) -> ab upsampled to full size -> recombined with the full-resolution L, chroma reduced where it
 would leave the RGB gamut. Two hint sources:
 
-- ``match`` (default): the gray target's VGG descriptors matched to the reference's; the reference's ab carried
-  along the matches (soft warp), upsampled edge-aware (guided filter on L). The final ab is the matched ab where
-  the match is confident and the refinement net's (fed with hints from the matched ab) where it is not.
+- ``match`` (default): the gray target matched to the reference (matching.py: the frozen VGG19 descriptors
+  through the learned head when its weights exist); the reference's ab carried along the matches (soft warp),
+  upsampled edge-aware (guided filter on L). With the trained refiner, the refiner turns L + the dense matched ab
+  + the confidence into the final ab (with an empty match it is also the automatic colorizer); without it, the
+  matched ab where the match is confident and the sparse-hint U-Net's elsewhere. A ``MatchMemory`` (one per shot)
+  adds the shot's own coloured frames to the reference's cells.
 - ``transfer`` (the paper): pre-colorization (U-Net, empty hints) -> transfer sub-net against the cached statistics
   -> coarse T_ab -> hints -> refinement.
 """
@@ -18,19 +21,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from kornia.filters import guided_blur
 from torch.nn import functional as F
 
 from vidcolor import weights
 from vidcolor.color import (
-    caffe_preprocess,
     denormalize_ab,
     gray_u8_to_l,
-    l_to_gray_rgb,
     lab_to_rgb,
     lab_to_rgb_keep_l,
     normalize_ab,
@@ -38,16 +39,19 @@ from vidcolor.color import (
     rgb_to_l,
     rgb_to_lab,
 )
-from vidcolor.config import ColorizerConfig, TransferConfig
+from vidcolor.config import ColorizerConfig, MatcherConfig, TransferConfig
 from vidcolor.errors import VidcolorError, WeightsError
 from vidcolor.hints import apply_hints, hint_pattern
+from vidcolor.matching import Matcher, cell_means
+from vidcolor.memory import MatchMemory
 from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
-from vidcolor.models.correspond import coarsen, confidence_weight, descriptors, reference_cells, soft_warp
+from vidcolor.models.correspond import upsample_cells
+from vidcolor.models.matcher import MatcherHead
 
 RANDOM_WEIGHTS_ENV = "VIDCOLOR_TEST_RANDOM_WEIGHTS"  # test-only switch: random-init sub-nets when untrained
 MIN_SIZE, MAX_SIZE = 64, 4096
 HINT_SOURCES = ("match", "transfer")
-GUIDE_RADIUS, GUIDE_EPS = 4, 1e-3  # guided filter for the matched ab: 9 x 9 window, L scaled to [0, 1]
+MATCHERS = ("learned", "frozen")
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,8 @@ class Predictor:
         hint_patch: int = 3,
         half: bool | None = None,
         hints: str = "match",
+        head: MatcherHead | None = None,
+        refiner: ColorizerNet | None = None,
     ) -> None:
         if hints not in HINT_SOURCES:
             raise VidcolorError(f"--hints {hints}: choose one of {', '.join(HINT_SOURCES)}")
@@ -131,6 +137,9 @@ class Predictor:
         layout = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         self.transfer = transfer.to(self.device, memory_format=layout).eval() if transfer is not None else None
         self.colorizer = colorizer.to(self.device, memory_format=layout).eval() if colorizer is not None else None
+        self.refiner = refiner.to(self.device, memory_format=layout).eval() if refiner is not None else None
+        head = head.to(self.device).eval() if head is not None else None
+        self.matcher = Matcher(self.transfer.encoder, head, self._autocast) if self.transfer is not None else None
         self.hint_density, self.hint_patch = hint_density, hint_patch
         self._patterns: dict[tuple[int, int, int], torch.Tensor] = {}
 
@@ -143,9 +152,15 @@ class Predictor:
         size: int = 256,
         need_transfer: bool = True,
         need_colorizer: bool = True,
+        matcher: str = "learned",
         **kw,
     ) -> Predictor:
-        """Load VGG19 (via weights.resolve_vgg) and the project's trained sub-nets from weights/."""
+        """Load VGG19 (via weights.resolve_vgg) and the project's trained sub-nets from weights/.
+
+        ``matcher="learned"`` takes the learned matching head and the refiner when the manifest has them (else the
+        frozen matcher and the sparse-hint chain, as before they were trained); ``"frozen"`` never takes them."""
+        if matcher not in MATCHERS:
+            raise VidcolorError(f"--matcher {matcher}: choose one of {', '.join(MATCHERS)}")
         size = check_size(size)
         dev = pick_device(device)
         vgg_path = weights.resolve_vgg(vgg) if need_transfer else None  # fail fast, before loading anything
@@ -156,7 +171,12 @@ class Predictor:
         if need_transfer:
             transfer = _load_or_random("decoder", TransferNet, TransferConfig, allow_random, attr="decoder")
             transfer.encoder.load_caffe_state_dict(weights.load_vgg_state(vgg_path))
-        return cls(transfer, colorizer, dev, size, **kw)
+        learned = matcher == "learned" and weights.has_trained("matcher")
+        head = _load_or_random("matcher", MatcherHead, MatcherConfig, False) if learned and need_transfer else None
+        refiner = None
+        if learned and need_colorizer and weights.has_trained(REFINER):
+            refiner = _load_or_random(REFINER, ColorizerNet, ColorizerConfig, False)
+        return cls(transfer, colorizer, dev, size, head=head, refiner=refiner, **kw)
 
     # ------------------------------------------------------------------ references
     def _autocast(self):
@@ -179,15 +199,8 @@ class Predictor:
         """(1, 3, h, w) RGB in [0, 1], already at the working size -> statistics + correspondence cells."""
         with self._autocast():
             stats = self.transfer.reference_stats(rgb_ref)
-        lab_ref = rgb_to_lab(rgb_ref)
-        keys, values = reference_cells(self._descriptors(lab_ref[:, :1]), lab_ref[:, 1:])
+        keys, values = self.matcher.cells(rgb_to_lab(rgb_ref))
         return Reference(stats.to(dtype=torch.float32), keys, values, name)
-
-    def _descriptors(self, l_small: torch.Tensor) -> torch.Tensor:
-        """(N, 1, h, w) L -> (N, 768, h/8, w/8) correspondence descriptors of its gray version."""
-        with self._autocast():
-            feats = self.transfer.encoder(caffe_preprocess(l_to_gray_rgb(l_small)))
-        return descriptors(feats)
 
     def _upload(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W[, C]) -> uint8 (N, C, H, W) on the device (a quarter of the float bytes cross the bus);
@@ -208,30 +221,51 @@ class Predictor:
 
     # ------------------------------------------------------------------ frames
     @torch.no_grad()
-    def colorize(self, frames: np.ndarray, reference: Reference | None = None, hint_seed: int = 0) -> np.ndarray:
+    def colorize(
+        self,
+        frames: np.ndarray,
+        reference: Reference | None = None,
+        hint_seed: int = 0,
+        memory: MatchMemory | None = None,
+    ) -> np.ndarray:
         """(N, H, W) gray or (N, H, W, 3) RGB uint8 frames -> (N, H, W, 3) uint8 colour frames.
 
-        Colour input is reduced to its luminance first. Without ``reference``: automatic colorization.
+        Colour input is reduced to its luminance first. Without ``reference``: automatic colorization. ``memory``:
+        the shot's propagation memory (read and written; frames in display order).
         """
         x = self._upload(frames)  # (N, 1|3, H, W) uint8
         l_full = gray_u8_to_l(x) if x.shape[1] == 1 else rgb_to_l(x.float() / 255.0)  # (N, 1, H, W), L 0..100
-        ab_full = self.predict_ab(l_full, reference, hint_seed)
+        ab_full = self.predict_ab(l_full, reference, hint_seed, memory)
         return _to_uint8(lab_to_rgb_keep_l(l_full, ab_full))
 
-    def predict_ab(self, l_full: torch.Tensor, reference: Reference | None, hint_seed: int = 0) -> torch.Tensor:
+    def predict_ab(
+        self, l_full: torch.Tensor, reference: Reference | None, hint_seed: int = 0, memory: MatchMemory | None = None
+    ) -> torch.Tensor:
         """(N, 1, H, W) L -> (N, 2, H, W) ab in Lab units at the same size."""
         h, w = l_full.shape[-2:]
         hs, ws = working_shape(h, w, self.size)
         l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
-        ab_small = self.stages(l_small, reference, hint_seed)["ab"]
+        ab_small = self.stages(l_small, reference, hint_seed, memory=memory)["ab"]
         return F.interpolate(ab_small, size=(h, w), mode="bilinear", align_corners=False)
 
-    def stages(self, l_small: torch.Tensor, reference: Reference | None, hint_seed: int = 0, every: bool = False):
+    def stages(
+        self,
+        l_small: torch.Tensor,
+        reference: Reference | None,
+        hint_seed: int = 0,
+        every: bool | Collection[str] = False,
+        memory: MatchMemory | None = None,
+    ):
         """The chain at working size (ab tensors in Lab units, (N, 2, h, w)); ``ab`` is the final one.
 
-        Also returned: ``auto`` (pre-colorization), and with a reference ``match`` (matched ab) or ``transfer``
-        (coarse T_ab) + ``paper`` (refinement fed from T_ab), depending on the hint source; ``every=True``
-        computes all of them (for evaluation)."""
+        Also returned: ``auto`` (automatic colorization), and with a reference ``match`` (matched ab) and
+        ``exemplar_match``, or ``transfer`` (coarse T_ab) + ``paper`` (refinement fed from T_ab), depending on the
+        hint source; with a ``memory``, ``memory`` (the chain reading and writing it; ``ab`` then); ``every=True``
+        computes all of them (for evaluation), ``every=names`` those named."""
+
+        def want(*names: str) -> bool:
+            return every is True or (not isinstance(every, bool) and any(n in every for n in names))
+
         if self.colorizer is None:
             raise VidcolorError("this predictor was built without the colorization sub-net")
         if reference is not None and self.transfer is None:
@@ -241,35 +275,59 @@ class Predictor:
             return {"auto": ab_auto, "ab": ab_auto}
         out: dict[str, torch.Tensor] = {}
         mask = self.pattern(*l_small.shape[-2:], hint_seed)
-        if every or self.hints == "transfer":
+        if want("auto"):
             out["auto"] = self._auto(l_small)
-            rgb_pre = lab_to_rgb(torch.cat([l_small, out["auto"]], dim=1))
+        if want("transfer", "paper") or self.hints == "transfer":
+            pre = self._auto(l_small, self.colorizer)  # the paper's pre-colorization
+            out.setdefault("auto", pre)
+            rgb_pre = lab_to_rgb(torch.cat([l_small, pre], dim=1))
             with self._autocast():
                 rgb_t = self.transfer(rgb_pre, reference.stats).float()
             out["transfer"] = rgb_to_lab(rgb_t.clamp(0, 1))[:, 1:]
             out["paper"] = self.refine(l_small, out["transfer"], mask)
-        if every or self.hints == "match":
-            ab_match, weight = self.match(l_small, reference)
-            refined = self.refine(l_small, ab_match, mask)
-            out["match"] = ab_match
-            out["exemplar_match"] = weight * ab_match + (1 - weight) * refined
-        out["ab"] = out["paper"] if self.hints == "transfer" else out["exemplar_match"]
+        if want("match", "exemplar_match", "memory") or self.hints == "match":
+            keys = self.matcher.keys(l_small)
+            if want("match", "exemplar_match") or memory is None:
+                out["match"], out["exemplar_match"] = self._from_match(l_small, keys, reference, mask)
+            if memory is not None:
+                out["memory_match"], out["memory"] = self._from_match(l_small, keys, reference, mask, memory)
+        if self.hints == "transfer":
+            out["ab"] = out["paper"]
+        else:
+            out["ab"] = out["memory"] if memory is not None else out["exemplar_match"]
         return out
 
-    def _auto(self, l_small: torch.Tensor) -> torch.Tensor:
+    def _from_match(self, l_small, keys, reference: Reference, mask, memory: MatchMemory | None = None):
+        """Keys of the frames (N, C, h', w') matched to the reference's cells (and the memory's) -> (matched ab,
+        final ab), both (N, 2, h, w). With a memory: its use is counted and each frame's output is offered to it,
+        in order."""
+        ref_keys, ref_values, n_ref = reference.keys, reference.values, 0
+        if memory is not None:
+            ref_keys, ref_values, n_ref = memory.extend(ref_keys, ref_values)
+        ab_cells, conf_cells, best = self.matcher.warp(keys, ref_keys, ref_values)
+        size = l_small.shape[-2:]
+        ab_match = upsample_cells(ab_cells, l_small)
+        weight = F.interpolate(conf_cells, size=size, mode="bilinear", align_corners=False)
+        if self.refiner is not None:  # the refiner outputs a correction of the matched ab
+            with self._autocast():
+                correction = self.refiner(normalize_l(l_small), normalize_ab(ab_match), weight).float()
+            final = ab_match + denormalize_ab(correction)
+        else:
+            final = weight * ab_match + (1 - weight) * self.refine(l_small, ab_match, mask)
+        if memory is not None:
+            memory.count_uses(best, n_ref)
+            out_cells = cell_means(final, keys.shape[-2:])
+            for i in range(len(keys)):
+                memory.write(keys[i], out_cells[i], conf_cells[i])
+        return ab_match, final
+
+    def _auto(self, l_small: torch.Tensor, net: ColorizerNet | None = None) -> torch.Tensor:
+        """Automatic colorization: the refiner with an empty match when trained, else the sparse-hint U-Net."""
         n, _, hs, ws = l_small.shape
         empty = torch.zeros(n, 2, hs, ws, device=l_small.device)
+        net = net or (self.refiner if self.refiner is not None else self.colorizer)
         with self._autocast():
-            return denormalize_ab(self.colorizer(normalize_l(l_small), empty, empty[:, :1]).float())
-
-    def match(self, l_small: torch.Tensor, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, 1, h, w) L -> matched ab (N, 2, h, w) in Lab units, and its confidence weight (N, 1, h, w)."""
-        size = l_small.shape[-2:]
-        ab_cells, confidence = soft_warp(coarsen(self._descriptors(l_small)), reference.keys, reference.values)
-        ab = F.interpolate(ab_cells, size=size, mode="bilinear", align_corners=False)
-        ab = guided_blur(l_small.float() / 100.0, ab, 2 * GUIDE_RADIUS + 1, GUIDE_EPS)
-        weight = F.interpolate(confidence_weight(confidence), size=size, mode="bilinear", align_corners=False)
-        return ab, weight
+            return denormalize_ab(net(normalize_l(l_small), empty, empty[:, :1]).float())
 
     def refine(self, l_small: torch.Tensor, ab_hint_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Refinement U-Net fed with hints sampled from ``ab_hint_source`` at ``mask`` (Lab units in and out)."""
@@ -312,6 +370,9 @@ def pick_device(device: str | torch.device) -> torch.device:
         return torch.device(device)
     except RuntimeError:
         raise VidcolorError(f"--device {device}: not a device (use auto, cpu or cuda)") from None
+
+
+REFINER = "refiner-small"
 
 
 def _load_or_random(name, model_cls, cfg_cls, allow_random: bool, attr: str | None = None):

@@ -225,6 +225,11 @@ def default_colorizer(device_type: str, directory: Path | None = None) -> str:
     return names[0] if names else "colorizer"
 
 
+def has_trained(name: str, directory: Path | None = None) -> bool:
+    """Whether the manifest lists project-trained model ``name`` (its file is verified when loaded)."""
+    return name in read_manifest(directory).get("models", {})
+
+
 def load_trained(name: str, directory: Path | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """State dict (float32) and manifest entry of project-trained model ``name``, verified by sha256."""
     directory = directory or weights_dir()

@@ -2,10 +2,11 @@
 
 Stages, at a square working size S with the networks at S: pre-colorization (U-Net, empty hints), reference
 preparation (AdaIN statistics + correspondence cells, once per reference), transfer (target through the transfer
-sub-net), match (target's VGG descriptors, soft warp, guided upsampling), refinement (hint sampling + U-Net),
+sub-net), match (target's keys, soft warp), match_memory (the same against the reference AND a full propagation
+memory), refinement (the refiner on the dense match when trained, else hint sampling + U-Net),
 upsample + recombine (ab to full size, gamut-safe Lab -> RGB, uint8). ``chain`` is the per-frame sum for the
-default hint source (match + refine + recombine); ``paper_chain`` that of the paper's (precolor + transfer +
-refine + recombine). Warm-up first, CUDA synchronised,
+default hint source (match + refine + recombine), ``chain_memory`` the same with the memory (what `run` does);
+``paper_chain`` that of the paper's (precolor + transfer + refine + recombine). Warm-up first, CUDA synchronised,
 median of repeats. Weight VALUES do not change timings: trained weights are used where present, else random-init
 networks of the default architecture, and the JSON says which.
 
@@ -29,11 +30,16 @@ from torch.nn import functional as F
 from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
 from vidcolor.hints import apply_hints
 from vidcolor.io.encode import EncodeSettings
+from vidcolor.memory import MatchMemory, MemoryConfig
 from vidcolor.predictor import Predictor
 
 CPU_MAX_BATCH_PIXELS = 8 * 512 * 512  # batches above this many pixels are skipped on CPU (minutes per row)
-STAGES = ("precolor", "ref_stats", "transfer", "match", "refine", "recombine")
-CHAINS = {"chain": ("match", "refine", "recombine"), "paper_chain": ("precolor", "transfer", "refine", "recombine")}
+STAGES = ("precolor", "ref_stats", "transfer", "match", "match_memory", "refine", "recombine")
+CHAINS = {
+    "chain": ("match", "refine", "recombine"),
+    "chain_memory": ("match_memory", "refine", "recombine"),
+    "paper_chain": ("precolor", "transfer", "refine", "recombine"),
+}
 
 
 def _sync(device: torch.device) -> None:
@@ -82,9 +88,22 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
             predictor.transfer(rgb_pre, reference.stats)
 
     def match():
-        predictor.match(l_small, reference)
+        predictor.matcher.warp(predictor.matcher.keys(l_small), reference.keys, reference.values)
+
+    memory = MatchMemory(MemoryConfig(every=1, min_confidence=0.0))
+    frame_keys = predictor.matcher.keys(l_small[:1])[0]
+    for _ in range(memory.config.max_frames):  # full: the most cells it ever holds
+        memory.write(frame_keys, torch.zeros(2, *frame_keys.shape[-2:], device=dev), torch.ones_like(frame_keys[:1]))
+
+    def match_memory():
+        keys, values, _ = memory.extend(reference.keys, reference.values)
+        predictor.matcher.warp(predictor.matcher.keys(l_small), keys, values)
 
     def refine():
+        if predictor.refiner is not None:
+            with predictor._autocast():
+                predictor.refiner(normalize_l(l_small), ab_t, torch.ones_like(l_small))
+            return
         hints = apply_hints(ab_t, mask, predictor.hint_patch)
         with predictor._autocast():
             predictor.colorizer(normalize_l(l_small), hints, mask.expand(batch, -1, -1, -1))
@@ -95,6 +114,7 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
         (rgb * 255).round().to(torch.uint8).cpu()
 
     fns = {"precolor": precolor, "ref_stats": ref_stats, "transfer": transfer, "match": match, "refine": refine}
+    fns["match_memory"] = match_memory
     fns["recombine"] = recombine
     return {name: median_time(fn, dev, repeats) for name, fn in fns.items()}
 

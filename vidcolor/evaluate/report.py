@@ -29,12 +29,12 @@ def _fmt(value, pattern: str) -> str:
 
 def eval_table(results: dict) -> str:
     """Mean over sequences, one row per method; missing methods listed with the reason."""
-    header = f"{'method':<10}" + "".join(f"{title:>10}" for _, title, _ in COLUMNS)
+    header = f"{'method':<16}" + "".join(f"{title:>10}" for _, title, _ in COLUMNS)
     lines = [header, "-" * len(header)]
     for method, figures in results["mean"].items():
-        lines.append(f"{method:<10}" + "".join(f"{_fmt(figures.get(k), p):>10}" for k, _, p in COLUMNS))
+        lines.append(f"{method:<16}" + "".join(f"{_fmt(figures.get(k), p):>10}" for k, _, p in COLUMNS))
     for method, why in results.get("missing", {}).items():
-        lines.append(f"{method:<10}  missing: {why[:100]}")
+        lines.append(f"{method:<16}  missing: {why[:100]}")
     return "\n".join(lines)
 
 

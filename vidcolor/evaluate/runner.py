@@ -2,9 +2,13 @@
 
 For a video the input is each frame's luminance, the reference is frame ``ref_frame`` in colour (or a given image)
 and the other frames are scored. For a folder of colour images the first image (sorted by name) is the reference.
-Methods: gray (ab = 0), reinhard (global Lab mean/std transfer), auto (pre-colorization only), transfer (coarse T_ab),
-paper (the paper's chain: refinement fed from T_ab), match (matched ab alone), exemplar (the full chain as `run` and
-`image` use it, with the predictor's hint source), oracle (refinement fed with hints from the ground truth itself).
+Methods: gray (ab = 0), reinhard (global Lab mean/std transfer), auto (automatic colorization: no reference),
+transfer (coarse T_ab), paper (the paper's chain: refinement fed from T_ab), match (matched ab alone), exemplar (the
+full chain as `image` uses it, with the predictor's hint source), memory (exemplar + the shot's propagation memory,
+frames in order: what `run` does), match-frozen / exemplar-frozen (the same with the frozen matcher and the
+sparse-hint refinement: the chain before the learned parts), oracle (the sparse-hint U-Net fed with hints from the
+ground truth), oracle-match (the refiner fed with the ground truth's own cell colours as a perfect match).
+All frames of every sequence are scored unless ``max_frames`` is given.
 """
 
 from __future__ import annotations
@@ -20,24 +24,38 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from vidcolor.color import lab_to_rgb_keep_l, rgb_to_l, rgb_to_lab
+from vidcolor.color import denormalize_ab, lab_to_rgb_keep_l, normalize_ab, normalize_l, rgb_to_l, rgb_to_lab
 from vidcolor.errors import VidcolorError
 from vidcolor.evaluate import metrics
 from vidcolor.evaluate.baselines import gray_ab, reinhard_ab
 from vidcolor.io.image import IMAGE_EXTS, check_image, is_grayscale, read_image
 from vidcolor.io.media import iter_rgb_frames
+from vidcolor.matching import cell_means
+from vidcolor.memory import MatchMemory
+from vidcolor.models.correspond import upsample_cells
 from vidcolor.predictor import Predictor, working_shape
 
-METHODS = ("gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "oracle")
+METHODS = (
+    "gray", "reinhard", "auto", "transfer", "paper", "match-frozen", "exemplar-frozen", "match", "exemplar", "memory",
+    "oracle", "oracle-match",
+)  # fmt: skip
 NETWORK_METHODS = {
     "auto": "colorizer",
     "transfer": "decoder",
     "paper": "decoder",
+    "match-frozen": "decoder",
+    "exemplar-frozen": "decoder",
     "match": "decoder",
     "exemplar": "decoder",
+    "memory": "decoder",
     "oracle": "colorizer",
+    "oracle-match": "refiner",
 }
-STAGE_OF = {"auto": "auto", "transfer": "transfer", "paper": "paper", "match": "match", "exemplar": "ab"}
+STAGE_OF = {
+    "auto": "auto", "transfer": "transfer", "paper": "paper", "match": "match", "exemplar": "exemplar_match",
+    "memory": "memory",
+}  # fmt: skip
+FROZEN_STAGE_OF = {"match-frozen": "match", "exemplar-frozen": "exemplar_match"}
 
 
 @dataclass
@@ -92,15 +110,19 @@ def _recombine(l_full: torch.Tensor, ab: torch.Tensor) -> list[np.ndarray]:
 
 
 def colorize_sequence(
-    seq: Sequence, predictor: Predictor | None, methods: list[str], batch: int = 4
+    seq: Sequence, predictor: Predictor | None, methods: list[str], batch: int = 4, frozen: Predictor | None = None
 ) -> dict[str, list[np.ndarray]]:
-    """Every requested method's output frames for one sequence (same frames, same reference for all)."""
+    """Every requested method's output frames for one sequence (same frames, same reference for all).
+    ``frozen``: the predictor of the ``*-frozen`` rows. Frames go in order, so the memory sees a shot."""
     outputs: dict[str, list[np.ndarray]] = {m: [] for m in methods}
     device = predictor.device if predictor else torch.device("cpu")
     rgb_ref = torch.from_numpy(seq.reference).permute(2, 0, 1)[None].float().div(255).to(device)
-    reference = None
-    if predictor is not None and {"transfer", "paper", "match", "exemplar"} & set(methods):
+    reference = frozen_ref = None
+    if predictor is not None and (set(STAGE_OF) - {"auto"}) & set(methods):
         reference = predictor.prepare_reference(seq.reference, "reference")
+    if frozen is not None:
+        frozen_ref = frozen.prepare_reference(seq.reference, "reference")
+    memory = MatchMemory() if "memory" in methods and seq.temporal else None
     for chunk in _batches(seq.frames, batch):
         gt = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255
         gt = gt.to(device)
@@ -114,15 +136,32 @@ def colorize_sequence(
         hs, ws = working_shape(*l_full.shape[-2:], predictor.size)
         l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
         with torch.no_grad():
-            stages = predictor.stages(l_small, reference, every=True)
+            stages = predictor.stages(
+                l_small, reference, every=[STAGE_OF[m] for m in methods if m in STAGE_OF], memory=memory
+            )
             for method, key in STAGE_OF.items():
-                if method in methods:
-                    outputs[method] += _recombine(l_full, stages[key])
+                if method in methods:  # photos (no shot to remember): the memory row is the exemplar row
+                    outputs[method] += _recombine(l_full, stages[key if key in stages else "exemplar_match"])
+            if frozen is not None:
+                stages = frozen.stages(l_small, frozen_ref, every=["match"])
+                for method, key in FROZEN_STAGE_OF.items():
+                    if method in methods:
+                        outputs[method] += _recombine(l_full, stages[key])
+            gt_small = F.interpolate(gt, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
+            ab_gt = rgb_to_lab(gt_small.clamp(0, 1))[:, 1:]
             if "oracle" in methods:
-                gt_small = F.interpolate(gt, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
-                ab_gt = rgb_to_lab(gt_small.clamp(0, 1))[:, 1:]
                 outputs["oracle"] += _recombine(l_full, predictor.refine(l_small, ab_gt, predictor.pattern(hs, ws, 0)))
+            if "oracle-match" in methods:
+                outputs["oracle-match"] += _recombine(l_full, _oracle_match(predictor, l_small, ab_gt))
     return outputs
+
+
+def _oracle_match(predictor: Predictor, l_small: torch.Tensor, ab_gt: torch.Tensor) -> torch.Tensor:
+    """The refiner fed with a perfect match: the ground truth's mean ab per 8 x 8 cell, confidence 1."""
+    ab = upsample_cells(cell_means(ab_gt, (l_small.shape[-2] // 8, l_small.shape[-1] // 8)), l_small)
+    with predictor._autocast():
+        out = predictor.refiner(normalize_l(l_small), normalize_ab(ab), torch.ones_like(l_small))
+    return ab + denormalize_ab(out.float())
 
 
 def score(seq: Sequence, frames: list[np.ndarray], flows: metrics.FlowCache | None) -> dict[str, float]:
@@ -149,15 +188,30 @@ def evaluate(
     batch: int = 4,
     sheet_frames: int = 3,
     on_sequence: Callable[[str, dict], None] | None = None,
+    only: list[str] | None = None,
 ) -> tuple[dict, dict[str, list[tuple[str, list[np.ndarray]]]]]:
-    """Returns (results for JSON, sheet rows: method -> [(sequence, frames picked for the contact sheet)])."""
+    """Returns (results for JSON, sheet rows: method -> [(sequence, frames picked for the contact sheet)]).
+    ``only``: the methods to run (default all)."""
+    unknown = sorted(set(only or ()) - set(METHODS))
+    if unknown:
+        raise VidcolorError(f"--methods: unknown {', '.join(unknown)} (choose from {', '.join(METHODS)})")
     sequences = [load_sequence(s, max_frames, ref_frame, ref) for s in sources]  # all inputs checked first
     predictor, missing = _build_predictor(make_predictor)
-    methods = [m for m in METHODS if m not in missing]
+    frozen = None
+    if predictor is not None and predictor.matcher is not None and predictor.matcher.learned:
+        if only is None or set(FROZEN_STAGE_OF) & set(only):
+            frozen = make_predictor(need_transfer=True, matcher="frozen")
+    else:
+        missing.update({m: "no learned matcher: same as the rows without -frozen" for m in FROZEN_STAGE_OF})
+    if predictor is not None and predictor.refiner is None:
+        missing.setdefault("oracle-match", "no trained refiner")
+    if only is not None:
+        missing = {m: why for m, why in missing.items() if m in only}
+    methods = [m for m in METHODS if m not in missing and (only is None or m in only)]
     results: dict = {"sequences": {}, "missing": missing}
     sheet: dict[str, list] = {m: [] for m in ("ground truth", *methods)}
     for seq in sequences:
-        outputs = colorize_sequence(seq, predictor, methods, batch)
+        outputs = colorize_sequence(seq, predictor, methods, batch, frozen)
         flows = metrics.FlowCache(seq.frames) if seq.temporal else None
         per_method = {m: score(seq, outputs[m], flows) for m in methods}
         per_method.update({m: {"missing": why} for m, why in missing.items()})

@@ -19,13 +19,16 @@ from __future__ import annotations
 import math
 
 import torch
+from kornia.filters import guided_blur
 from torch.nn import functional as F
 
 MATCH_LAYERS = ("conv3_1", "conv4_1")
 CELL = 8  # stride of relu4_1: one descriptor per 8 x 8 pixels
+DESC_CHANNELS = 768  # relu3_1 (256) + relu4_1 (512)
 TAU = 0.01
 CHUNK = 4096  # target cells per similarity block: bounds memory at large working sizes
 MAX_CELLS = 4096  # above this many cells a side is pooled: matching cost stays flat as the working size grows
+GUIDE_RADIUS, GUIDE_EPS = 4, 1e-3  # guided filter for the matched ab: 9 x 9 window, L scaled to [0, 1]
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -83,3 +86,10 @@ def soft_warp(
 def confidence_weight(confidence: torch.Tensor, threshold: float = 0.6, softness: float = 0.05) -> torch.Tensor:
     """Similarity -> weight in (0, 1) of the matched colours against the refinement net's (sigmoid step)."""
     return torch.sigmoid((confidence - threshold) / softness)
+
+
+def upsample_cells(ab_cells: torch.Tensor, l_small: torch.Tensor) -> torch.Tensor:
+    """Matched ab per cell (N, 2, h, w) -> (N, 2, 8h, 8w) at the L's size: bilinear, then edge-aware (a guided
+    filter on L (N, 1, H, W), L 0..100) so colour edges follow the frame's edges."""
+    ab = F.interpolate(ab_cells.float(), size=l_small.shape[-2:], mode="bilinear", align_corners=False)
+    return guided_blur(l_small.float() / 100.0, ab, 2 * GUIDE_RADIUS + 1, GUIDE_EPS)

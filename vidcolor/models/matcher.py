@@ -1,0 +1,79 @@
+"""Learned correspondence head on the frozen VGG19 trunk (issue 11: "learn what is matched").
+
+The frozen matcher (``correspond.descriptors``) compares relu3_1 + relu4_1 of two gray images by cosine
+similarity. This head learns what to compare: keys = unit(frozen descriptor + body(frozen descriptor)), where
+``body`` is a 3 x 3 conv (context of the 3 x 3 neighbouring cells) -> ReLU -> 1 x 1 conv whose last layer starts at
+zero, so an untrained head IS the frozen matcher and training can only move away from it where that pays. The
+softmax temperature is learned too (log-parameterised), and a calibration maps the match's own statistics (best
+similarity, margin to the mean, normalised entropy) to the probability that the carried colour is right
+(within ``MatcherConfig.tolerance`` Lab units of the truth): a confidence that means something.
+
+Trained by ``training/train_matcher.py`` on two views of one photo (``training/pairs.py``). Shapes in docstrings;
+descriptors at stride 8 (one cell per 8 x 8 pixels).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vidcolor.config import MatcherConfig
+from vidcolor.models.correspond import CHUNK, DESC_CHANNELS, TAU
+
+
+class MatcherHead(nn.Module):
+    def __init__(self, cfg: MatcherConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or MatcherConfig()
+        self.body = nn.Sequential(
+            nn.Conv2d(DESC_CHANNELS, cfg.hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cfg.hidden, DESC_CHANNELS, 1),
+        )
+        nn.init.zeros_(self.body[2].weight)
+        nn.init.zeros_(self.body[2].bias)
+        self.log_tau = nn.Parameter(torch.tensor(math.log(TAU)))
+        # calibration: logit = w . (best, margin, entropy) + b; starts as the frozen matcher's sigmoid step
+        # (best similarity 0.6, softness 0.05)
+        self.calib_w = nn.Parameter(torch.tensor([20.0, 0.0, 0.0]))
+        self.calib_b = nn.Parameter(torch.tensor(-12.0))
+
+    @property
+    def tau(self) -> torch.Tensor:
+        return self.log_tau.exp()
+
+    def forward(self, desc: torch.Tensor) -> torch.Tensor:
+        """Frozen unit descriptors (N, 768, h, w) -> learned unit keys (N, 768, h, w)."""
+        desc = desc.float()
+        return F.normalize(desc + self.body(desc), dim=1)
+
+    def confidence(self, stats: torch.Tensor) -> torch.Tensor:
+        """Match statistics (N, 3, h, w) from ``warp`` -> probability (N, 1, h, w) that the colour is right."""
+        logit = torch.einsum("nchw,c->nhw", stats, self.calib_w) + self.calib_b
+        return torch.sigmoid(logit)[:, None]
+
+    def warp(self, keys_t: torch.Tensor, keys_r: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Soft warp with the learned temperature.
+
+        keys_t (N, C, h, w), keys_r (N or 1, C, P) reference keys, values (N or 1, 2, P) their ab ->
+        ab (N, 2, h, w) and stats (N, 3, h, w) = best similarity, best minus mean similarity, entropy / log P.
+        Differentiable (training) and chunked over target cells (inference at large sizes).
+        """
+        n, c, h, w = keys_t.shape
+        q = keys_t.float().flatten(2).transpose(1, 2)  # (N, h*w, C)
+        keys_r, values = keys_r.float().expand(n, -1, -1), values.float().expand(n, -1, -1)
+        log_p = math.log(max(keys_r.shape[-1], 2))
+        ab_parts, stat_parts = [], []
+        for start in range(0, h * w, CHUNK):
+            sim = q[:, start : start + CHUNK] @ keys_r  # (N, chunk, P)
+            attn = torch.softmax(sim / self.tau, dim=-1)
+            ab_parts.append(attn @ values.transpose(1, 2))  # (N, chunk, 2)
+            entropy = -(attn * attn.clamp_min(1e-12).log()).sum(-1) / log_p
+            best = sim.amax(-1)
+            stat_parts.append(torch.stack([best, best - sim.mean(-1), entropy], dim=-1))
+        ab = torch.cat(ab_parts, 1).transpose(1, 2).reshape(n, 2, h, w)
+        stats = torch.cat(stat_parts, 1).transpose(1, 2).reshape(n, 3, h, w)
+        return ab, stats
