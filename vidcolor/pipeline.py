@@ -26,6 +26,7 @@ from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
 from vidcolor.io.image import read_image
 from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
+from vidcolor.io.timestamps import restore_pts
 from vidcolor.predictor import Predictor, Reference
 from vidcolor.refs import ReferencePlan
 
@@ -167,33 +168,39 @@ class VideoJob:
 
         detector = make_detector(self.plan.detector, self.plan.threshold) if self.plan.detector else None
         container = open_video(self.source)
-        try:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            duration = round(1 / (info.rate * info.time_base)) if info.rate else 1
-            last_pts, index, shot, shot_first = None, 0, -1, None
+        failure: list[BaseException] = []
+
+        def decoded():
             try:
                 for frame in container.decode(stream):
                     if self.stop.is_set():
                         return
-                    pts = frame.pts
-                    if pts is None or (last_pts is not None and pts <= last_pts):
-                        pts = 0 if last_pts is None else last_pts + max(1, duration)  # no usable timestamp
-                    last_pts = pts
-                    gray = frame_gray(frame)
-                    if detector:
-                        number = shot + 1 if detector.update(gray) or shot < 0 else shot
-                    else:
-                        number = self.plan.index_of(index)
-                    if number != shot:
-                        shot, shot_first = number, gray
-                        if detector and index > 0:
-                            self.cuts.append(index)
-                    if index >= skip and not _put(out_q, (index, pts, gray, shot, shot_first), self.stop):
-                        return
-                    index += 1
+                    yield frame.pts, frame_gray(frame)
             except av.error.FFmpegError as exc:
-                self.stopped_early = f"decoding stopped at frame {index} ({exc.__class__.__name__}): file damaged?"
+                failure.append(exc)
+
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            step = round(1 / (info.rate * info.time_base)) if info.rate else 1
+            index, shot, shot_first = 0, -1, None
+            for pts, gray in restore_pts(decoded(), step):
+                if self.stop.is_set():
+                    return
+                if detector:
+                    number = shot + 1 if detector.update(gray) or shot < 0 else shot
+                else:
+                    number = self.plan.index_of(index)
+                if number != shot:
+                    shot, shot_first = number, gray
+                    if detector and index > 0:
+                        self.cuts.append(index)
+                if index >= skip and not _put(out_q, (index, pts, gray, shot, shot_first), self.stop):
+                    return
+                index += 1
+            if failure:
+                name = failure[0].__class__.__name__
+                self.stopped_early = f"decoding stopped at frame {index} ({name}): file damaged?"
         finally:
             container.close()
         _put(out_q, END, self.stop)
