@@ -94,10 +94,19 @@ class WorkState:
                 raise VidcolorError(f"{self.dir}: the unfinished run used another source or settings; use --fresh")
             self.chunks = [c for c in saved["chunks"] if (self.dir / c["file"]).is_file()]
             return
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True)
-        self.save()
+        try:
+            if self.dir.exists():
+                shutil.rmtree(self.dir)
+            self.dir.mkdir(parents=True)
+            self.save()
+        except OSError as exc:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise VidcolorError(f"{self.dir}: cannot create the work folder ({exc.strerror or exc})") from None
+
+    def discard_if_empty(self) -> None:
+        """A run that failed before its first chunk leaves nothing behind (there is nothing to resume)."""
+        if not self.chunks:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def add(self, name: str, first: int, frames: int) -> None:
         self.chunks.append({"file": name, "first": first, "frames": frames})
@@ -187,6 +196,12 @@ class VideoJob:
             for pts, gray in restore_pts(decoded(), step):
                 if self.stop.is_set():
                     return
+                if gray.shape != (info.height, info.width):
+                    size = f"{info.width}x{info.height} -> {gray.shape[1]}x{gray.shape[0]}"
+                    raise VidcolorError(
+                        f"{self.source}: the picture size changes at frame {index} ({size}), which is not "
+                        "supported: cut the video there and colorize the parts separately"
+                    )
                 if detector:
                     number = shot + 1 if detector.update(gray) or shot < 0 else shot
                 else:
@@ -282,7 +297,7 @@ class VideoJob:
     # ------------------------------------------------------------------ supervisor
     def run(self) -> Summary:
         fmt = output_format(self.output)
-        self.info = info = probe(self.source)
+        self.info = probe(self.source)
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
@@ -294,6 +309,14 @@ class VideoJob:
         }
         state = WorkState(work_dir_for(self.output), fingerprint)
         state.open(self.options.resume, self.options.fresh)
+        try:
+            return self._run(state, fmt)
+        except BaseException:
+            state.discard_if_empty()
+            raise
+
+    def _run(self, state: WorkState, fmt: str) -> Summary:
+        info = self.info
         skip = state.frames_done
         self.predictor = self.make_predictor()
         t0 = time.perf_counter()
@@ -327,6 +350,12 @@ class VideoJob:
         try:
             notes = assemble(chunks, info, tmp, fmt)
             os.replace(tmp, self.output)
+        except (OSError, av.error.FFmpegError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+            raise VidcolorError(
+                f"{self.output}: writing the final file failed ({detail}); the colourised chunks are kept in "
+                f"{state.dir}: fix the cause and run again with --resume"
+            ) from None
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(state.dir, ignore_errors=True)
