@@ -60,7 +60,10 @@ def colorize_images(
     refuse_overwrite(target_paths + ([ref_path] if ref_path else []), outputs)
     ref_image = load_reference_image(ref_path) if ref_path else None
     if len(target_paths) > 1:
-        out_path.mkdir(parents=True, exist_ok=True)
+        try:
+            out_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VidcolorError(f"{out_path}: cannot create the output folder ({exc.strerror or exc})") from None
 
     predictor = make_predictor(need_transfer=ref_path is not None)
     reference = predictor.prepare_reference(ref_image, ref_path.name) if ref_image is not None else None

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vidcolor.errors import WeightsError
+from vidcolor.io.atomic import follow_umask
 from vidcolor.models.vgg import VGG_LAYERS
 
 VGG_FILENAME = "vgg19-imagenet-caffe-conv4_1.pth"
@@ -152,6 +153,7 @@ def _atomic_torch_save(state: dict, dest: Path) -> None:
     os.close(fd)
     try:
         torch.save(state, tmp)
+        follow_umask(tmp)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

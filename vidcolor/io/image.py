@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidcolor.errors import VidcolorError
+from vidcolor.io.atomic import write_atomic
 
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -99,18 +99,6 @@ def write_format(path: str | os.PathLike) -> str:
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Write (H, W, 3) uint8 to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
     fmt = write_format(path)
-    if not path.parent.is_dir():
-        raise VidcolorError(f"{path.parent}: output folder does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-        Image.fromarray(rgb).save(tmp, format=fmt, **options)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise VidcolorError(f"{path}: cannot write ({exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    write_atomic(path, lambda tmp: Image.fromarray(rgb).save(tmp, format=fmt, **options))
