@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 
 import click
@@ -24,10 +23,9 @@ FAST_PRESET = {"size": 128, "batch": 2, "preset": "veryfast"}  # `run --fast` an
 
 
 def _predictor_factory(vgg, device, size, hints="match"):
-    from vidcolor.predictor import Predictor, check_size
+    from vidcolor.preflight import predictor_factory  # torch is imported only when the factory is called
 
-    check_size(size)
-    return functools.partial(Predictor.from_pretrained, vgg=vgg, device=device, size=size, hints=hints)
+    return predictor_factory(vgg, device, size, hints)
 
 
 def hints_option(f):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -27,8 +28,10 @@ from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_for
 from vidcolor.io.image import read_image
 from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
 from vidcolor.io.timestamps import restore_pts
-from vidcolor.predictor import Predictor, Reference
 from vidcolor.refs import ReferencePlan
+
+if TYPE_CHECKING:  # torch is imported when the predictor is built, after every argument is checked
+    from vidcolor.predictor import Predictor, Reference
 
 END = object()
 PROGRESS = "progress.json"
@@ -235,6 +238,8 @@ class VideoJob:
         if not paths:
             return None, shot
         if paths not in self._references:
+            from vidcolor.predictor import Reference
+
             prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
             self._references[paths] = Reference.combine(prepared)
         return self._references[paths], shot

@@ -9,10 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, write_format, write_image
-from vidcolor.predictor import Predictor
+
+if TYPE_CHECKING:
+    from vidcolor.predictor import Predictor
 
 
 def plan_outputs(targets: list[Path], out: Path) -> list[Path]:

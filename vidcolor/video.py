@@ -6,14 +6,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import output_format
 from vidcolor.io.media import open_video, probe
 from vidcolor.pipeline import RunOptions, Summary, VideoJob
-from vidcolor.predictor import Predictor
 from vidcolor.refs import plan_from_shots, plan_references
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_yaml
+
+if TYPE_CHECKING:
+    from vidcolor.predictor import Predictor
 
 
 class ProgressLine:
