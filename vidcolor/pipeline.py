@@ -27,6 +27,7 @@ from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
 from vidcolor.io.image import read_image
 from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
+from vidcolor.io.streams import check_or_fail
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.refs import ReferencePlan
 
@@ -303,6 +304,7 @@ class VideoJob:
     def run(self) -> Summary:
         fmt = output_format(self.output)
         self.info = probe(self.source)
+        self.stream_plans = check_or_fail(self.source, fmt)  # audio timestamps checked before any frame is decoded
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
@@ -353,7 +355,7 @@ class VideoJob:
             raise VidcolorError(f"{self.source}: no frame could be decoded")
         tmp = self.output.parent / f".{self.output.stem}.partial{self.output.suffix}"
         try:
-            notes = assemble(chunks, info, tmp, fmt)
+            notes = assemble(chunks, info, tmp, fmt, self.stream_plans)
             os.replace(tmp, self.output)
         except (OSError, av.error.FFmpegError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
