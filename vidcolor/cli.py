@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -314,7 +315,12 @@ def status(vgg):
         click.echo(f"{name}: {entry['file']} {state}, {steps} steps, config {entry.get('config')}")
 
 
+def _terminate(_signum, _frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler, a closing container) stops like Ctrl-C: work kept
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="vidcolor")
 
 

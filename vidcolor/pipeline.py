@@ -9,6 +9,8 @@ encoded the chunks and the source's audio are muxed into a temporary file that i
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import queue
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
+from vidcolor.batching import AdaptiveBatch
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
 from vidcolor.io.image import read_image
@@ -67,6 +70,17 @@ class StageError(VidcolorError):
         detail = str(error) if isinstance(error, VidcolorError) else f"{type(error).__name__}: {error}"
         super().__init__(f"{stage} stage: {detail}")
         self.stage, self.error = stage, error
+
+
+def _disk_full(error: StageError, state: WorkState) -> VidcolorError | None:
+    """ENOSPC from any stage: say it plainly, and that the finished chunks wait for --resume."""
+    cause = error.error
+    if not (isinstance(cause, OSError) and cause.errno == errno.ENOSPC):
+        return None
+    return VidcolorError(
+        f"{state.dir}: no space left on the device ({error.stage} stage); the {state.frames_done} frames finished "
+        "are kept: free some space and run the same command with --resume"
+    )
 
 
 def work_dir_for(output: Path) -> Path:
@@ -150,10 +164,13 @@ class VideoJob:
         predictor_factory: Callable[[], Predictor],
         options: RunOptions,
         on_progress: Callable[[int, int], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.source, self.output, self.plan, self.options = source, output, plan, options
         self.make_predictor = predictor_factory
         self.on_progress = on_progress
+        self.warnings: list[str] = []
+        self._warn_to = on_warning
         self.stop = threading.Event()
         self.errors: list[StageError] = []
         self.stopped_early: str | None = None
@@ -162,6 +179,11 @@ class VideoJob:
         self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
         self._signatures = None
         self._references: dict[tuple[Path, ...], Reference] = {}
+
+    def on_warning(self, message: str) -> None:
+        self.warnings.append(message)
+        if self._warn_to:
+            self._warn_to(message)
 
     # ------------------------------------------------------------------ stages
     def _stage(self, name: str, fn, *args) -> threading.Thread:
@@ -247,6 +269,7 @@ class VideoJob:
 
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
         pending: list[tuple] = []
+        batches = AdaptiveBatch(self.options.batch, self.on_warning)
         current: dict[int, tuple[Reference | None, int]] = {}
 
         def flush():
@@ -260,7 +283,9 @@ class VideoJob:
                     current.clear()
                     current[shot] = self._reference(shot, group[0][4], group[0][0])
                 ref, seed = current[shot]
-                rgb = self.predictor.colorize(np.stack([item[2] for item in group]), ref, hint_seed=seed)
+                frames = np.stack([item[2] for item in group])
+                colorize = functools.partial(self.predictor.colorize, reference=ref, hint_seed=seed)
+                rgb = batches.run(colorize, frames)
                 for item, frame in zip(group, rgb, strict=True):
                     if not _put(out_q, (item[0], item[1], frame), self.stop):
                         return
@@ -348,7 +373,7 @@ class VideoJob:
                 t.join(timeout=5)
             raise
         if self.errors:
-            raise self.errors[0]
+            raise _disk_full(self.errors[0], state) or self.errors[0]
         seconds = time.perf_counter() - t0
         chunks = [state.dir / c["file"] for c in state.chunks]
         if not chunks:
@@ -357,6 +382,8 @@ class VideoJob:
         try:
             notes = assemble(chunks, info, tmp, fmt, self.stream_plans)
             os.replace(tmp, self.output)
+        except av.error.ExitError:
+            raise KeyboardInterrupt from None  # Ctrl-C / SIGTERM while muxing: FFmpeg's interrupt callback saw it
         except (OSError, av.error.FFmpegError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
             raise VidcolorError(

@@ -214,6 +214,8 @@ def _source_packets(src, pairs) -> Iterator[tuple[float, int, av.Packet, object]
                     yield _time(cue), 1, cue, out_stream
             else:
                 yield _time(clock.fix(packet) if clock else packet), 1, packet, out_stream
+    except av.error.ExitError:
+        raise  # interrupted (Ctrl-C): not a damaged file
     except av.error.FFmpegError:
         pass  # a truncated source: keep what could be read, the video side says where it stopped
     for o, plan, _ in by_index.values():

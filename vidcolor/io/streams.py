@@ -153,6 +153,8 @@ def check_streams(path, fmt: str) -> list[StreamPlan]:
         for plan in copies.values():
             try:
                 plan.repaired = _dry_run(src, plan.index, fmt)
+            except av.error.ExitError:
+                raise KeyboardInterrupt from None
             except av.error.FFmpegError as exc:
                 plan.action, plan.target = "reencode", FALLBACK_AUDIO[fmt]
                 plan.why = f"copying it into {fmt} failed ({exc.__class__.__name__}: {exc.strerror})"
