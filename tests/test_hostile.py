@@ -143,3 +143,22 @@ def test_failure_before_the_first_chunk_leaves_no_work_folder(tmp_path, ref):  #
     with pytest.raises(VidcolorError, match="no weights"):
         run(src, tmp_path / "out.mp4", ref, factory=broken)
     assert left_behind(tmp_path) == ["in.mp4", "ref.png"]
+
+
+def test_damaged_progress_file_is_one_line(tmp_path, ref):  # noqa: F811
+    src = make_video(tmp_path / "in.mp4", frames=3)
+    work = work_dir_for(tmp_path / "out.mp4")
+    work.mkdir()
+    (work / "progress.json").write_text('{"chunks": [')  # cut short
+    with pytest.raises(VidcolorError, match="progress.json: unreadable.*--fresh"):
+        run(src, tmp_path / "out.mp4", ref, resume=True)
+    assert run(src, tmp_path / "out.mp4", ref, fresh=True).frames == 3
+
+
+def test_weights_cache_that_cannot_be_written(tmp_path):
+    from vidcolor import weights
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(VidcolorError, match="cannot write"):
+        weights._atomic_torch_save({}, blocker / "cache" / "vgg.pth")

@@ -101,7 +101,10 @@ class WorkState:
     def open(self, resume: bool, fresh: bool) -> None:
         path = self.dir / PROGRESS
         if path.is_file() and not fresh:
-            saved = json.loads(path.read_text())
+            try:
+                saved = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise VidcolorError(f"{path}: unreadable ({exc}); use --fresh to start over") from None
             done = sum(c["frames"] for c in saved.get("chunks", []))
             if not resume:
                 raise VidcolorError(

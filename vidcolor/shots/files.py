@@ -109,7 +109,10 @@ def read_shot_file(path: str | os.PathLike, info: VideoInfo) -> ShotFile:
     path = Path(path)
     if not path.is_file():
         raise VidcolorError(f"{path}: no such shot file")
-    text = path.read_text(errors="replace")
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise VidcolorError(f"{path}: cannot read the shot file ({exc.strerror or exc})") from None
     if path.suffix.lower() == ".csv":
         data = _parse_csv(path, text, info)
     else:
