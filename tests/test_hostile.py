@@ -96,7 +96,8 @@ def test_zero_frame_video(tmp_path):
         v = out.add_stream("libx264", rate=24)
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
         out.start_encoding()
-    assert "empty.mkv" in cli_error("run", path, "-o", tmp_path / "o.mp4")
+    line = cli_error("run", path, "-o", tmp_path / "o.mp4")
+    assert "empty.mkv" in line and "nothing to decode" in line
     assert left_behind(tmp_path) == ["empty.mkv"]
 
 
