@@ -21,7 +21,7 @@ from vidcolor.predictor import Predictor
 
 
 def test_sigterm_stops_like_ctrl_c_and_resume_finishes(tmp_path, ref, vgg_path):  # noqa: F811
-    src = make_video(tmp_path / "long.mp4", frames=160)
+    src = make_video(tmp_path / "long.mp4", frames=100)
     out = tmp_path / "out.mp4"
     env = {
         **os.environ,
@@ -127,3 +127,32 @@ def test_out_of_memory_with_one_frame_is_an_error(tmp_path, ref):  # noqa: F811
     with pytest.raises(VidcolorError, match="model stage: OutOfMemoryError"):
         run(src, tmp_path / "out.mp4", ref, factory=no_memory)
     assert not work_dir_for(tmp_path / "out.mp4").exists()
+
+
+def test_final_mux_failure_is_one_line_and_resume_only_muxes(tmp_path, ref, monkeypatch):  # noqa: F811
+    import av
+
+    import vidcolor.pipeline as pipeline
+
+    src = make_video(tmp_path / "in.mp4", frames=10)
+    original = pipeline.assemble
+
+    def refuses(*a, **k):
+        raise av.error.ArgumentError(22, "Invalid argument")
+
+    monkeypatch.setattr(pipeline, "assemble", refuses)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(VidcolorError, match="writing the final file failed.*kept.*--resume"):
+        run(src, out, ref)
+    assert not out.exists() and not list(tmp_path.glob(".out.partial*"))
+    monkeypatch.setattr(pipeline, "assemble", original)
+    calls = []
+
+    def counted(**kw):
+        p = tiny_predictor()
+        p.colorize = lambda frames, *a, **k: calls.append(len(frames)) or Predictor.colorize(p, frames, *a, **k)
+        return p
+
+    summary = run(src, out, ref, resume=True, factory=counted)
+    assert summary.resumed_from == 10 and calls == []  # nothing computed again
+    assert frame_times(out) == frame_times(src) and audio_payloads(out) == audio_payloads(src)
