@@ -217,12 +217,14 @@ class VideoJob:
             except av.error.FFmpegError as exc:
                 failure.append(exc)
 
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        step = round(1 / (info.rate * info.time_base)) if info.rate else 1
+        source = decoded()
+        frames = restore_pts(source, step)
         try:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            step = round(1 / (info.rate * info.time_base)) if info.rate else 1
             index, shot, shot_first = 0, -1, None
-            for pts, gray in restore_pts(decoded(), step):
+            for pts, gray in frames:
                 if self.stop.is_set():
                     return
                 if gray.shape != (info.height, info.width):
@@ -246,6 +248,8 @@ class VideoJob:
                 name = failure[0].__class__.__name__
                 self.stopped_early = f"decoding stopped at frame {index} ({name}): file damaged?"
         finally:
+            frames.close()  # the generators let go of the decoder before its container closes
+            source.close()
             container.close()
         _put(out_q, END, self.stop)
 
