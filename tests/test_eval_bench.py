@@ -3,6 +3,7 @@ import json
 import av
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from conftest import colour_image
 
@@ -123,7 +124,8 @@ def test_bench_json(tmp_path, random_weights, vgg_path):
     )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "b.json").read_text())
-    assert [r["batch"] for r in data["stages"]] == [1, 2]
+    dtypes = ["fp32", "fp16", "bf16"] if torch.cuda.is_available() else ["fp32"]  # half precision: CUDA only
+    assert [(r["dtype"], r["batch"]) for r in data["stages"]] == [(d, b) for d in dtypes for b in (1, 2)]
     assert all(v > 0 for r in data["stages"] for v in r["seconds_per_batch"].values())
     assert data["streaming"]["frames"] == 6 and data["streaming"]["model_fps"] > 0
     assert data["streaming"]["end_to_end_fps"] > 0

@@ -1,4 +1,4 @@
-"""Few-step training runs on synthetic images (CPU): loss goes down, resume is exact, export verifies."""
+"""Few-step training runs on synthetic images, pinned to the CPU: loss goes down, resume is exact, export verifies."""
 
 import json
 import sys
@@ -52,6 +52,8 @@ def common_args(image_folder, out, steps, extra=()):
         "3",
         "--val-share",
         "0.1",
+        "--device",
+        "cpu",  # bit-exact resume is the point here: CPU kernels are deterministic, CUDA's are not (test_cuda.py)
         *extra,
     ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import signal
 import sys
 
 import click
@@ -24,12 +24,9 @@ FAST_PRESET = {"size": 128, "batch": 2, "preset": "veryfast"}  # `run --fast` an
 
 
 def _predictor_factory(vgg, device, size, hints="match"):
-    from vidcolor.predictor import Predictor, check_size
+    from vidcolor.preflight import predictor_factory  # torch is imported only when the factory is called
 
-    check_size(size)
-    matcher = "frozen" if hints == "match-frozen" else "learned"
-    hints = "transfer" if hints == "transfer" else "match"
-    return functools.partial(Predictor.from_pretrained, vgg=vgg, device=device, size=size, hints=hints, matcher=matcher)
+    return predictor_factory(vgg, device, size, hints)
 
 
 def hints_option(f):
@@ -326,7 +323,12 @@ def status(vgg):
         click.echo(f"{name}: {entry['file']} {state}, {steps} steps, config {entry.get('config')}")
 
 
+def _terminate(_signum, _frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler, a closing container) stops like Ctrl-C: work kept
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="vidcolor")
 
 

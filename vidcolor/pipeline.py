@@ -9,6 +9,8 @@ encoded the chunks and the source's audio are muxed into a temporary file that i
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import queue
@@ -18,16 +20,22 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
+from vidcolor.batching import AdaptiveBatch
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
 from vidcolor.io.image import read_image
 from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
-from vidcolor.predictor import Predictor, Reference
+from vidcolor.io.streams import check_or_fail
+from vidcolor.io.timestamps import restore_pts
 from vidcolor.refs import ReferencePlan
+
+if TYPE_CHECKING:  # torch is imported when the predictor is built, after every argument is checked
+    from vidcolor.predictor import Predictor, Reference
 
 END = object()
 PROGRESS = "progress.json"
@@ -64,6 +72,17 @@ class StageError(VidcolorError):
         self.stage, self.error = stage, error
 
 
+def _disk_full(error: StageError, state: WorkState) -> VidcolorError | None:
+    """ENOSPC from any stage: say it plainly, and that the finished chunks wait for --resume."""
+    cause = error.error
+    if not (isinstance(cause, OSError) and cause.errno == errno.ENOSPC):
+        return None
+    return VidcolorError(
+        f"{state.dir}: no space left on the device ({error.stage} stage); the {state.frames_done} frames finished "
+        "are kept: free some space and run the same command with --resume"
+    )
+
+
 def work_dir_for(output: Path) -> Path:
     return output.parent / f".{output.name}.vidcolor-work"
 
@@ -82,7 +101,10 @@ class WorkState:
     def open(self, resume: bool, fresh: bool) -> None:
         path = self.dir / PROGRESS
         if path.is_file() and not fresh:
-            saved = json.loads(path.read_text())
+            try:
+                saved = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise VidcolorError(f"{path}: unreadable ({exc}); use --fresh to start over") from None
             done = sum(c["frames"] for c in saved.get("chunks", []))
             if not resume:
                 raise VidcolorError(
@@ -93,10 +115,19 @@ class WorkState:
                 raise VidcolorError(f"{self.dir}: the unfinished run used another source or settings; use --fresh")
             self.chunks = [c for c in saved["chunks"] if (self.dir / c["file"]).is_file()]
             return
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True)
-        self.save()
+        try:
+            if self.dir.exists():
+                shutil.rmtree(self.dir)
+            self.dir.mkdir(parents=True)
+            self.save()
+        except OSError as exc:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise VidcolorError(f"{self.dir}: cannot create the work folder ({exc.strerror or exc})") from None
+
+    def discard_if_empty(self) -> None:
+        """A run that failed before its first chunk leaves nothing behind (there is nothing to resume)."""
+        if not self.chunks:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def add(self, name: str, first: int, frames: int) -> None:
         self.chunks.append({"file": name, "first": first, "frames": frames})
@@ -136,10 +167,13 @@ class VideoJob:
         predictor_factory: Callable[[], Predictor],
         options: RunOptions,
         on_progress: Callable[[int, int], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.source, self.output, self.plan, self.options = source, output, plan, options
         self.make_predictor = predictor_factory
         self.on_progress = on_progress
+        self.warnings: list[str] = []
+        self._warn_to = on_warning
         self.stop = threading.Event()
         self.errors: list[StageError] = []
         self.stopped_early: str | None = None
@@ -148,6 +182,11 @@ class VideoJob:
         self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
         self._signatures = None
         self._references: dict[tuple[Path, ...], Reference] = {}
+
+    def on_warning(self, message: str) -> None:
+        self.warnings.append(message)
+        if self._warn_to:
+            self._warn_to(message)
 
     # ------------------------------------------------------------------ stages
     def _stage(self, name: str, fn, *args) -> threading.Thread:
@@ -167,34 +206,50 @@ class VideoJob:
 
         detector = make_detector(self.plan.detector, self.plan.threshold) if self.plan.detector else None
         container = open_video(self.source)
-        try:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            duration = round(1 / (info.rate * info.time_base)) if info.rate else 1
-            last_pts, index, shot, shot_first = None, 0, -1, None
+        failure: list[BaseException] = []
+
+        def decoded():
             try:
                 for frame in container.decode(stream):
                     if self.stop.is_set():
                         return
-                    pts = frame.pts
-                    if pts is None or (last_pts is not None and pts <= last_pts):
-                        pts = 0 if last_pts is None else last_pts + max(1, duration)  # no usable timestamp
-                    last_pts = pts
-                    gray = frame_gray(frame)
-                    if detector:
-                        number = shot + 1 if detector.update(gray) or shot < 0 else shot
-                    else:
-                        number = self.plan.index_of(index)
-                    if number != shot:
-                        shot, shot_first = number, gray
-                        if detector and index > 0:
-                            self.cuts.append(index)
-                    if index >= skip and not _put(out_q, (index, pts, gray, shot, shot_first), self.stop):
-                        return
-                    index += 1
+                    yield frame.pts, frame_gray(frame)
             except av.error.FFmpegError as exc:
-                self.stopped_early = f"decoding stopped at frame {index} ({exc.__class__.__name__}): file damaged?"
+                failure.append(exc)
+
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        step = round(1 / (info.rate * info.time_base)) if info.rate else 1
+        source = decoded()
+        frames = restore_pts(source, step)
+        try:
+            index, shot, shot_first = 0, -1, None
+            for pts, gray in frames:
+                if self.stop.is_set():
+                    return
+                if gray.shape != (info.height, info.width):
+                    size = f"{info.width}x{info.height} -> {gray.shape[1]}x{gray.shape[0]}"
+                    raise VidcolorError(
+                        f"{self.source}: the picture size changes at frame {index} ({size}), which is not "
+                        "supported: cut the video there and colorize the parts separately"
+                    )
+                if detector:
+                    number = shot + 1 if detector.update(gray) or shot < 0 else shot
+                else:
+                    number = self.plan.index_of(index)
+                if number != shot:
+                    shot, shot_first = number, gray
+                    if detector and index > 0:
+                        self.cuts.append(index)
+                if index >= skip and not _put(out_q, (index, pts, gray, shot, shot_first), self.stop):
+                    return
+                index += 1
+            if failure:
+                name = failure[0].__class__.__name__
+                self.stopped_early = f"decoding stopped at frame {index} ({name}): file damaged?"
         finally:
+            frames.close()  # the generators let go of the decoder before its container closes
+            source.close()
             container.close()
         _put(out_q, END, self.stop)
 
@@ -213,12 +268,15 @@ class VideoJob:
         if not paths:
             return None, shot
         if paths not in self._references:
+            from vidcolor.predictor import Reference
+
             prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
             self._references[paths] = Reference.combine(prepared)
         return self._references[paths], shot
 
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
         pending: list[tuple] = []
+        batches = AdaptiveBatch(self.options.batch, self.on_warning)
         current: dict[int, tuple[Reference | None, int]] = {}
 
         def flush():
@@ -232,7 +290,9 @@ class VideoJob:
                     current.clear()
                     current[shot] = self._reference(shot, group[0][4], group[0][0])
                 ref, seed = current[shot]
-                rgb = self.predictor.colorize(np.stack([item[2] for item in group]), ref, hint_seed=seed)
+                frames = np.stack([item[2] for item in group])
+                colorize = functools.partial(self.predictor.colorize, reference=ref, hint_seed=seed)
+                rgb = batches.run(colorize, frames)
                 for item, frame in zip(group, rgb, strict=True):
                     if not _put(out_q, (item[0], item[1], frame), self.stop):
                         return
@@ -275,7 +335,8 @@ class VideoJob:
     # ------------------------------------------------------------------ supervisor
     def run(self) -> Summary:
         fmt = output_format(self.output)
-        self.info = info = probe(self.source)
+        self.info = probe(self.source)
+        self.stream_plans = check_or_fail(self.source, fmt)  # audio timestamps checked before any frame is decoded
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
@@ -287,6 +348,14 @@ class VideoJob:
         }
         state = WorkState(work_dir_for(self.output), fingerprint)
         state.open(self.options.resume, self.options.fresh)
+        try:
+            return self._run(state, fmt)
+        except BaseException:
+            state.discard_if_empty()
+            raise
+
+    def _run(self, state: WorkState, fmt: str) -> Summary:
+        info = self.info
         skip = state.frames_done
         self.predictor = self.make_predictor()
         t0 = time.perf_counter()
@@ -311,15 +380,23 @@ class VideoJob:
                 t.join(timeout=5)
             raise
         if self.errors:
-            raise self.errors[0]
+            raise _disk_full(self.errors[0], state) or self.errors[0]
         seconds = time.perf_counter() - t0
         chunks = [state.dir / c["file"] for c in state.chunks]
         if not chunks:
             raise VidcolorError(f"{self.source}: no frame could be decoded")
         tmp = self.output.parent / f".{self.output.stem}.partial{self.output.suffix}"
         try:
-            notes = assemble(chunks, info, tmp, fmt)
+            notes = assemble(chunks, info, tmp, fmt, self.stream_plans)
             os.replace(tmp, self.output)
+        except av.error.ExitError:
+            raise KeyboardInterrupt from None  # Ctrl-C / SIGTERM while muxing: FFmpeg's interrupt callback saw it
+        except (OSError, av.error.FFmpegError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+            raise VidcolorError(
+                f"{self.output}: writing the final file failed ({detail}); the colourised chunks are kept in "
+                f"{state.dir}: fix the cause and run again with --resume"
+            ) from None
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(state.dir, ignore_errors=True)

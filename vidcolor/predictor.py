@@ -47,9 +47,9 @@ from vidcolor.memory import MatchMemory
 from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
 from vidcolor.models.correspond import upsample_cells
 from vidcolor.models.matcher import MatcherHead
+from vidcolor.preflight import MAX_SIZE, MIN_SIZE, check_size  # noqa: F401 - re-exported
 
 RANDOM_WEIGHTS_ENV = "VIDCOLOR_TEST_RANDOM_WEIGHTS"  # test-only switch: random-init sub-nets when untrained
-MIN_SIZE, MAX_SIZE = 64, 4096
 HINT_SOURCES = ("match", "transfer")
 MATCHERS = ("learned", "frozen")
 
@@ -82,12 +82,6 @@ def working_shape(h: int, w: int, size: int) -> tuple[int, int]:
     """Short side ``size`` (never upscaling past the source by more than needed), both sides multiples of 8."""
     scale = size / min(h, w)
     return max(8, round(h * scale / 8) * 8), max(8, round(w * scale / 8) * 8)
-
-
-def check_size(size: int) -> int:
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise VidcolorError(f"--size {size}: working size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
-    return (size + 7) // 8 * 8
 
 
 def _as_u8(frames: np.ndarray) -> torch.Tensor:

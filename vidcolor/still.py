@@ -9,10 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, write_format, write_image
-from vidcolor.predictor import Predictor
+
+if TYPE_CHECKING:
+    from vidcolor.predictor import Predictor
 
 
 def plan_outputs(targets: list[Path], out: Path) -> list[Path]:
@@ -60,7 +63,10 @@ def colorize_images(
     refuse_overwrite(target_paths + ([ref_path] if ref_path else []), outputs)
     ref_image = load_reference_image(ref_path) if ref_path else None
     if len(target_paths) > 1:
-        out_path.mkdir(parents=True, exist_ok=True)
+        try:
+            out_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VidcolorError(f"{out_path}: cannot create the output folder ({exc.strerror or exc})") from None
 
     predictor = make_predictor(need_transfer=ref_path is not None)
     reference = predictor.prepare_reference(ref_image, ref_path.name) if ref_image is not None else None

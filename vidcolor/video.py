@@ -6,14 +6,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import output_format
 from vidcolor.io.media import open_video, probe
-from vidcolor.pipeline import RunOptions, Summary, VideoJob
-from vidcolor.predictor import Predictor
+from vidcolor.pipeline import RunOptions, Summary, VideoJob, work_dir_for
 from vidcolor.refs import plan_from_shots, plan_references
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_yaml
+
+if TYPE_CHECKING:
+    from vidcolor.predictor import Predictor
 
 
 class ProgressLine:
@@ -79,9 +82,19 @@ def run_video(
         return p
 
     progress = ProgressLine(quiet)
-    job = VideoJob(src, out, plan, factory, options, on_progress=progress)
+    warn = None if quiet else lambda message: print(f"\nvidcolor: warning: {message}", file=sys.stderr)
+    job = VideoJob(src, out, plan, factory, options, on_progress=progress, on_warning=warn)
     try:
         summary = job.run()
+    except KeyboardInterrupt:
+        progress.close()
+        if work_dir_for(out).is_dir():
+            print(
+                f"vidcolor: interrupted; the finished chunks are kept in {work_dir_for(out)}: "
+                "run the same command with --resume to continue",
+                file=sys.stderr,
+            )
+        raise
     finally:
         progress.close()
     if job.assignments:

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from vidcolor.errors import WeightsError
+from vidcolor.errors import VidcolorError, WeightsError
+from vidcolor.io.atomic import write_atomic
 from vidcolor.models.vgg import VGG_LAYERS
 
 VGG_FILENAME = "vgg19-imagenet-caffe-conv4_1.pth"
@@ -147,15 +148,13 @@ def _datasets(group) -> list:
 
 
 def _atomic_torch_save(state: dict, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-", suffix=dest.suffix)
-    os.close(fd)
-    try:
+    def save(tmp: str) -> None:
         torch.save(state, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    try:
+        write_atomic(dest, save, make_folder=True)
+    except VidcolorError as exc:
+        raise WeightsError(str(exc)) from None
 
 
 def import_vgg(src: str | os.PathLike, dest_dir: Path | None = None) -> Path:
@@ -174,8 +173,11 @@ def import_vgg(src: str | os.PathLike, dest_dir: Path | None = None) -> Path:
 def fetch_vgg(url: str = VGG_KERAS_URL, dest_dir: Path | None = None) -> Path:
     """Download the public Keras VGG19 notop release, check its md5, convert it into the cache."""
     dest_dir = dest_dir or cache_dir()
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".download-", suffix=".h5")
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".download-", suffix=".h5")
+    except OSError as exc:
+        raise WeightsError(f"{dest_dir}: cannot write the weights cache ({exc.strerror or exc})") from None
     os.close(fd)
     try:
         md5 = hashlib.md5()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from vidcolor.io.atomic import write_text_atomic
 from vidcolor.io.image import write_image
 
 COLUMNS = (
@@ -44,13 +43,7 @@ def sequence_line(name: str, per_method: dict) -> str:
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n", make_folder=True)
 
 
 def contact_sheet(rows: dict[str, list[tuple[str, list[np.ndarray]]]], path: str | os.PathLike, tile_w: int = 200):

@@ -2,9 +2,9 @@
 
 A run encodes its frames into chunk files inside a work folder (MP4: exact integer time bases, the encoder's
 negative start dts kept through edit lists), so a crash loses at most one chunk. ``assemble`` then muxes the
-chunks' video packets with the source's audio and subtitle packets, copied untouched (re-encoded only where the
-output container refuses the codec), into the output. Every frame keeps the source's pts and time base; colour
-tags, rotation and sample aspect ratio are copied.
+chunks' video packets with the source's audio and subtitle packets, copied untouched where the output container
+takes them (re-encoded, converted or dropped otherwise, timestamps repaired: see io.streams), into the output.
+Every frame keeps the source's pts and time base; colour tags, rotation and sample aspect ratio are copied.
 """
 
 from __future__ import annotations
@@ -19,16 +19,9 @@ import numpy as np
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.media import VideoInfo
+from vidcolor.io.streams import PacketClock, StreamPlan, plan_streams
+from vidcolor.io.subtitles import SubtitleTrackMaker, cue_payload, cue_text
 
-# Audio codecs MP4/MOV take by stream copy (DESIGN.md 4); Matroska takes anything.
-MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
-COPY_RULES = {
-    "mp4": (MP4_AUDIO, {"mov_text"}),
-    "mov": (MP4_AUDIO | {"pcm_s16le", "pcm_s24le", "pcm_s16be", "pcm_s24be"}, {"mov_text"}),
-    "matroska": (None, {"subrip", "srt", "ass", "ssa", "webvtt", "dvd_subtitle", "hdmv_pgs_subtitle"}),
-    "webm": ({"opus", "vorbis"}, {"webvtt"}),
-}
-FALLBACK_AUDIO = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus"}
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 SWS_COLORSPACES = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}  # AVColorSpace -> swscale matrix (601 == 470BG)
 
@@ -54,6 +47,12 @@ def _exact_mp4(info: VideoInfo) -> dict[str, str]:
     """MP4/MOV write edit lists in the movie timescale (1000 by default): a non-zero start would round to the
     millisecond. Using the track's own timescale keeps every pts exact."""
     return {"movie_timescale": str(info.time_base.denominator)}
+
+
+def _mux_options(info: VideoInfo, fmt: str) -> dict[str, str]:
+    """MP4/MOV: exact timescale. Matroska/WebM: keep a copied track's negative start (AAC priming, say) instead of
+    shifting every stream, frames included, by it (block times are signed relative to their cluster)."""
+    return _exact_mp4(info) if fmt in ("mp4", "mov") else {"avoid_negative_ts": "disabled"}
 
 
 def colour_tags(info: VideoInfo) -> tuple[int, int]:
@@ -147,65 +146,79 @@ def _chunk_packets(chunks: list[Path], out_stream) -> Iterator[tuple[float, int,
                     yield _time(packet), 0, packet, out_stream
 
 
-def assemble(chunks: list[Path], info: VideoInfo, dest: Path, fmt: str) -> list[str]:
-    """Mux chunk video + the source's audio/subtitles into ``dest``. Returns one note per non-video stream."""
-    audio_ok, subs_ok = COPY_RULES.get(fmt, (None, set()))
-    notes: list[str] = []
+def assemble(
+    chunks: list[Path], info: VideoInfo, dest: Path, fmt: str, plans: list[StreamPlan] | None = None
+) -> list[str]:
+    """Mux chunk video + the source's other streams into ``dest`` as ``plans`` say (io.streams; made here when
+    not given). Returns one note per non-video stream of the source."""
+    subtitle_tracks = SubtitleTrackMaker()
     with (
         av.open(str(chunks[0])) as first,
         av.open(str(info.path)) as src,
-        av.open(str(dest), "w", format=fmt, options=_exact_mp4(info) if fmt in ("mp4", "mov") else {}) as out,
+        av.open(str(dest), "w", format=fmt, options=_mux_options(info, fmt)) as out,
     ):
+        plans = plan_streams(src, fmt) if plans is None else plans
         out.metadata.update({k: v for k, v in src.metadata.items() if k.lower() not in ("encoder", "major_brand")})
         ov = out.add_stream_from_template(first.streams.video[0])
         ov.time_base = info.time_base
         ov.metadata.update(src.streams.video[0].metadata)
         if info.rotation:
             ov.set_display_rotation(info.rotation)
-        sources, reencode = [], {}
-        for s in src.streams:
-            if s.type not in ("audio", "subtitle"):
-                continue
-            name = s.codec_context.name
-            allowed = audio_ok if s.type == "audio" else subs_ok
-            if allowed is None or name in allowed:
+        pairs = []
+        for plan in plans:
+            s = src.streams[plan.index]
+            if plan.action == "copy":
                 o = out.add_stream_from_template(s)
-                notes.append(f"{s.type} #{s.index} ({name}) copied")
-            elif s.type == "audio":
-                o = out.add_stream(FALLBACK_AUDIO[fmt], rate=s.codec_context.sample_rate)
+            elif plan.action == "reencode":
+                o = out.add_stream(plan.target, rate=s.codec_context.sample_rate)
                 o.layout = s.codec_context.layout
-                reencode[s.index] = o
-                notes.append(f"audio #{s.index} ({name}) re-encoded to {o.codec_context.name}: {fmt} refuses {name}")
+            elif plan.action == "convert":
+                o = subtitle_tracks.add(out, plan.target)
+                o.time_base = s.time_base
             else:
-                notes.append(f"subtitle #{s.index} ({name}) dropped: {fmt} does not take it")
                 continue
             o.metadata.update(s.metadata)
             o.disposition = s.disposition
-            sources.append((s, o))
-        merged = heapq.merge(
-            _chunk_packets(chunks, ov), _source_packets(src, sources, reencode), key=lambda item: (item[0], item[1])
-        )
-        for _time_s, _kind, packet, stream in merged:
-            packet.stream = stream
-            out.mux(packet)
-    return notes
+            pairs.append((s, o, plan))
+        try:
+            merged = heapq.merge(
+                _chunk_packets(chunks, ov), _source_packets(src, pairs), key=lambda item: (item[0], item[1])
+            )
+            for _time_s, _kind, packet, stream in merged:
+                packet.stream = stream
+                out.mux(packet)
+        finally:
+            subtitle_tracks.close()
+    return [p.note() for p in plans]
 
 
-def _source_packets(src, pairs, reencode) -> Iterator[tuple[float, int, av.Packet, object]]:
+def _source_packets(src, pairs) -> Iterator[tuple[float, int, av.Packet, object]]:
     if not pairs:
         return
-    by_index = {s.index: o for s, o in pairs}
+    by_index = {s.index: (o, plan, PacketClock(s) if plan.kind == "audio" else None) for s, o, plan in pairs}
     try:
-        for packet in src.demux(*[s for s, _ in pairs]):
-            out_stream = by_index[packet.stream.index]
-            if packet.stream.index in reencode:
+        for packet in src.demux(*[s for s, _, _ in pairs]):
+            out_stream, plan, clock = by_index[packet.stream.index]
+            if plan.action == "reencode":
                 for frame in packet.decode():
                     for p in out_stream.encode(frame):
                         yield _time(p), 1, p, out_stream
-            elif packet.size:
-                yield _time(packet), 1, packet, out_stream
+            elif not packet.size:
+                continue
+            elif plan.action == "convert":
+                text = cue_text(plan.codec, bytes(packet))
+                if text:
+                    cue = av.Packet(cue_payload(plan.target, text))
+                    cue.pts, cue.dts, cue.duration = packet.pts, packet.dts, packet.duration
+                    cue.time_base = packet.time_base
+                    yield _time(cue), 1, cue, out_stream
+            else:
+                yield _time(clock.fix(packet) if clock else packet), 1, packet, out_stream
+    except av.error.ExitError:
+        raise  # interrupted (Ctrl-C): not a damaged file
     except av.error.FFmpegError:
         pass  # a truncated source: keep what could be read, the video side says where it stopped
-    for o in reencode.values():
-        for p in o.encode(None):
-            yield _time(p), 1, p, o
+    for o, plan, _ in by_index.values():
+        if plan.action == "reencode":
+            for p in o.encode(None):
+                yield _time(p), 1, p, o

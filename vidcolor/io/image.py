@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidcolor.errors import VidcolorError
+from vidcolor.io.atomic import write_atomic
 
 WRITE_FORMATS = {
     ".png": "PNG",
@@ -34,25 +36,51 @@ def check_image(path: str | os.PathLike) -> Path:
     try:
         with Image.open(path) as img:
             img.verify()
+    except Image.DecompressionBombError as exc:
+        raise VidcolorError(f"{path}: {_too_large(exc)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = "not an image file" if isinstance(exc, UnidentifiedImageError) else f"unreadable image ({exc})"
         raise VidcolorError(f"{path}: {reason}") from None
     return path
 
 
+def _too_large(exc: Exception) -> str:
+    """PIL refuses images over twice Image.MAX_IMAGE_PIXELS (decompression bomb guard): say so in a line."""
+    m = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(m.group(1)) / 1e6:.0f} megapixels; " if m else ""
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+    return f"image too large ({size}PIL refuses over {limit:.0f} megapixels): scale it down"
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """(H, W, 3) uint8 RGB. Gray, palette, 16-bit and alpha images are converted; EXIF rotation applied."""
+    """(H, W, 3) uint8 RGB. Gray, palette, CMYK and 16-bit images are converted; EXIF rotation applied. An image
+    with transparency is cropped to its visible part and laid on white (the hidden pixels' colours are not its)."""
     path = check_image(path)
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float64)
-                arr = (arr / max(1.0, 65535.0 if arr.max() > 255 else 255.0) * 255.0).round().astype(np.uint8)
-                return np.repeat(arr[..., None], 3, axis=2)
-            return np.asarray(img.convert("RGB")).copy()
-    except OSError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # palette transparency and PIL's size warnings: handled
+            with Image.open(path) as img:
+                return _to_rgb(ImageOps.exif_transpose(img))
+    except Image.DecompressionBombError as exc:
+        raise VidcolorError(f"{path}: {_too_large(exc)}") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise VidcolorError(f"{path}: unreadable image ({exc})") from None
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        arr = (arr / max(1.0, 65535.0 if arr.max() > 255 else 255.0) * 255.0).round().astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        box = rgba.getchannel("A").getbbox()
+        if box is None:
+            raise ValueError("every pixel is transparent")
+        rgba = rgba.crop(box)
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB")).copy()
+    return np.asarray(img.convert("RGB")).copy()
 
 
 def is_grayscale(rgb: np.ndarray) -> bool:
@@ -71,18 +99,6 @@ def write_format(path: str | os.PathLike) -> str:
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Write (H, W, 3) uint8 to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
     fmt = write_format(path)
-    if not path.parent.is_dir():
-        raise VidcolorError(f"{path.parent}: output folder does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-        Image.fromarray(rgb).save(tmp, format=fmt, **options)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise VidcolorError(f"{path}: cannot write ({exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    write_atomic(path, lambda tmp: Image.fromarray(rgb).save(tmp, format=fmt, **options))

@@ -88,6 +88,8 @@ def open_video(path: str | os.PathLike) -> av.container.InputContainer:
         raise VidcolorError(f"{path}: is an image, not a video; use `vidcolor image` for still images")
     try:
         container = av.open(str(path))
+    except av.error.EOFError:
+        raise VidcolorError(f"{path}: empty or cut short, nothing to decode") from None
     except (av.error.FFmpegError, OSError) as exc:
         raise VidcolorError(f"{path}: not a readable video ({exc.__class__.__name__})") from None
     if not container.streams.video:

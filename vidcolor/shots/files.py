@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from vidcolor.errors import VidcolorError
+from vidcolor.io.atomic import write_text_atomic
 from vidcolor.io.media import VideoInfo
 
 FORMAT_VERSION = 1
@@ -60,13 +60,6 @@ def shots_from_cuts(cuts: list[int], frames: int) -> list[Shot]:
     return [Shot(a, b) for a, b in zip(starts, [*starts[1:], frames], strict=True)]
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _rel(ref: str, base: Path) -> str:
     try:
         return os.path.relpath(ref, base)
@@ -97,7 +90,7 @@ def write_yaml(path: Path, data: ShotFile) -> None:
         ],
     }
     header = "# vidcolor shot file: frames are 0-based, [start, end). Edit 'reference' per shot (path or list).\n"
-    _atomic_write(path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    write_text_atomic(path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
 def write_csv(path: Path, data: ShotFile) -> None:
@@ -108,7 +101,7 @@ def write_csv(path: Path, data: ShotFile) -> None:
         refs = ";".join(_rel(r, path.parent) for r in s.reference)
         score = "" if s.score is None else f"{s.score:.4f}"
         w.writerow([i, s.start, s.end, timecode(s.start, data.rate), timecode(s.end, data.rate), refs, score])
-    _atomic_write(path, buf.getvalue())
+    write_text_atomic(path, buf.getvalue())
 
 
 def read_shot_file(path: str | os.PathLike, info: VideoInfo) -> ShotFile:
@@ -116,7 +109,10 @@ def read_shot_file(path: str | os.PathLike, info: VideoInfo) -> ShotFile:
     path = Path(path)
     if not path.is_file():
         raise VidcolorError(f"{path}: no such shot file")
-    text = path.read_text(errors="replace")
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise VidcolorError(f"{path}: cannot read the shot file ({exc.strerror or exc})") from None
     if path.suffix.lower() == ".csv":
         data = _parse_csv(path, text, info)
     else:

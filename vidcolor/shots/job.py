@@ -6,16 +6,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import read_image
 from vidcolor.io.media import frame_gray, open_video, probe
-from vidcolor.predictor import Predictor
 from vidcolor.refs import plan_references
 from vidcolor.shots.detect import make_detector
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_csv, write_yaml
+
+if TYPE_CHECKING:
+    from vidcolor.predictor import Predictor
 
 
 def detect_cuts(path: Path, detector: str, threshold: float | None, keep_first: bool = False):

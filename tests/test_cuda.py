@@ -1,0 +1,75 @@
+"""CUDA-only checks (skipped on a machine without a GPU): the GPU path agrees with the CPU path."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import colour_image
+
+from vidcolor.config import ColorizerConfig, TransferConfig
+from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.predictor import Predictor
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def twin_predictors(**kwargs) -> tuple[Predictor, Predictor]:
+    """The same random weights on the CPU and on the GPU."""
+    torch.manual_seed(0)
+    transfer, colorizer = TransferNet(TransferConfig(decoder_width=0.25)), ColorizerNet(ColorizerConfig(width=8))
+    cpu = Predictor(transfer, colorizer, device="cpu", size=64, **kwargs)
+    torch.manual_seed(0)
+    transfer, colorizer = TransferNet(TransferConfig(decoder_width=0.25)), ColorizerNet(ColorizerConfig(width=8))
+    return cpu, Predictor(transfer, colorizer, device="cuda", size=64, **kwargs)
+
+
+@pytest.mark.parametrize("half", [False, None])  # fp32, and the default (bf16/fp16 autocast on CUDA)
+def test_cuda_colorize_matches_cpu(half):
+    cpu, gpu = twin_predictors(half=half)
+    gray = np.stack([colour_image(48, 64, seed=s)[..., 0] for s in range(3)])
+    ref_img = colour_image(40, 60, seed=9)
+    a = cpu.colorize(gray, cpu.prepare_reference(ref_img)).astype(int)
+    b = gpu.colorize(gray, gpu.prepare_reference(ref_img)).astype(int)
+    assert a.shape == b.shape
+    mean, p999 = (1.5, 12) if half is False else (4.0, 40)  # 8-bit levels (TF32 convolutions; bf16/fp16 autocast)
+    diff = np.abs(a - b)
+    assert diff.mean() <= mean and np.quantile(diff, 0.999) <= p999, (diff.mean(), diff.max())
+
+
+def test_cuda_automatic_mode_matches_cpu():
+    cpu, gpu = twin_predictors(half=False)
+    gray = colour_image(48, 64, seed=3)[None, ..., 0]
+    a, b = cpu.colorize(gray, None).astype(int), gpu.colorize(gray, None).astype(int)
+    assert np.abs(a - b).mean() <= 1.5
+
+
+def test_cuda_training_resume_is_close(tmp_path):
+    """CUDA kernels are not bit-exact between runs: a resumed run ends within a tolerance of a straight one."""
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from test_training import common_args
+
+    from training import train_colorizer
+
+    folder = tmp_path / "images" / "a"
+    folder.mkdir(parents=True)
+    for i in range(24):
+        Image.fromarray(colour_image(40, 48, seed=i)).save(folder / f"img{i:03d}.png")
+    base = ["--width", "8", "--lr", "1e-3", "--export", ""]
+    args = lambda out, steps, *extra: [  # noqa: E731
+        a if a != "cpu" else "cuda" for a in common_args(folder.parent, tmp_path / out, steps, base + list(extra))
+    ]
+    train_colorizer.main(args("a", 20))
+    train_colorizer.main(args("b", 10))
+    load = lambda path: torch.load(path, weights_only=False, map_location="cpu")["model"]  # noqa: E731
+    mid = load(tmp_path / "b" / "ckpt.pt")
+    train_colorizer.main(args("b", 20, "--resume"))
+    a, b = load(tmp_path / "a" / "ckpt.pt"), load(tmp_path / "b" / "ckpt.pt")
+
+    def distance(x, y):
+        return sum(float((x[k].float() - y[k].float()).pow(2).sum()) for k in x if x[k].is_floating_point()) ** 0.5
+
+    assert distance(a, b) < 0.5 * distance(a, mid)  # resumed where it stopped, not from scratch or elsewhere
