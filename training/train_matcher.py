@@ -269,7 +269,8 @@ def main(argv=None) -> dict:
     result = {"steps": step, **last, **{f"val_{k}": v for k, v in figures.items()}}
     print(f"validation: {figures}", file=sys.stderr)
     weights_dir = Path(args.weights_dir) if args.weights_dir else None
-    shared = dict(val_pairs=len(val_batches) * args.batch, **{f"val_psnr_{k}_db": v for k, v in figures.items()})
+    shared = {f"val_psnr_{k}_db": v for k, v in figures.items() if k != "calib_err"}
+    shared.update(val_pairs=len(val_batches) * args.batch, val_calibration_error=figures["calib_err"])
     if args.export:
         entry = common.manifest_entry(
             "matcher",
@@ -296,6 +297,7 @@ def main(argv=None) -> dict:
             step,
             device,
             init=args.refiner_init,
+            refine_lr=args.refine_lr,
             empty_share=args.empty_share,
             final_loss_refine=last.get("loss_refine"),
             **shared,
