@@ -8,6 +8,7 @@ from vidcolor.config import ColorizerConfig, TransferConfig
 from vidcolor.errors import VidcolorError
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.predictor import Predictor, check_size, working_shape
+from vidcolor.stylize import stylize
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_unknown_hint_source_is_refused():
 
 def test_stylize_keeps_content_size(predictor):
     content = colour_image(50, 70, seed=1)
-    out = predictor.stylize(content, predictor.prepare_reference(colour_image(seed=2)))
+    out = stylize(predictor, content, predictor.prepare_reference(colour_image(seed=2)))
     assert out.shape == content.shape
 
 

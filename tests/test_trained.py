@@ -11,6 +11,7 @@ from vidcolor.cli import cli
 from vidcolor.color import rgb_to_lab
 from vidcolor.evaluate.metrics import colorfulness, psnr
 from vidcolor.predictor import Predictor
+from vidcolor.stylize import stylize_small
 
 ROOT = weights.weights_dir().parent
 SAMPLES = ROOT / "samples"
@@ -34,7 +35,7 @@ def test_manifest_files_verify():
 def test_stylize_identity_reproduces_the_sample(vgg_path):
     image = np.asarray(Image.open(SAMPLES / "landscape-ref.png").convert("RGB"))
     predictor = Predictor.from_pretrained(vgg=str(vgg_path), device="cpu", size=256, need_colorizer=False)
-    rgb_small, out_small = predictor.stylize_small(image, predictor.prepare_reference(image))
+    rgb_small, out_small = stylize_small(predictor, image, predictor.prepare_reference(image))
     to8 = lambda t: (t[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()  # noqa: E731
     assert psnr(to8(out_small), to8(rgb_small)) > 24.0
 

@@ -24,7 +24,8 @@ from vidcolor.evaluate.report import contact_sheet, write_json  # noqa: E402
 from vidcolor.evaluate.runner import environment  # noqa: E402
 from vidcolor.io.image import read_image  # noqa: E402
 from vidcolor.io.media import iter_rgb_frames  # noqa: E402
-from vidcolor.predictor import Predictor, _to_tensor  # noqa: E402
+from vidcolor.predictor import Predictor, to_float01  # noqa: E402
+from vidcolor.stylize import stylize, stylize_small  # noqa: E402
 
 
 def held_out(shared: Path) -> list[tuple[str, np.ndarray]]:
@@ -51,11 +52,11 @@ def main(argv=None) -> dict:
     per_photo = {}
     for name, img in photos:
         ref = predictor.prepare_reference(img)
-        rgb_small, out_small = predictor.stylize_small(img, ref)
-        full = predictor.stylize(img, ref)
+        rgb_small, out_small = stylize_small(predictor, img, ref)
+        full = stylize(predictor, img, ref)
         per_photo[name] = {
             "working_psnr": psnr(out_small, rgb_small),
-            "full_psnr": psnr(_to_tensor(full[None]), _to_tensor(img[None])),
+            "full_psnr": psnr(to_float01(full[None]), to_float01(img[None])),
         }
         print(f"{name}: {per_photo[name]['working_psnr']:.2f} dB at working size", file=sys.stderr)
     mean_working = float(np.mean([v["working_psnr"] for v in per_photo.values()]))
@@ -71,7 +72,7 @@ def main(argv=None) -> dict:
     for i, (content, style) in enumerate(pairs):
         rows["content"].append((f"pair {i + 1}", [content]))
         rows["style"].append((f"pair {i + 1}", [style]))
-        rows["output"].append((f"pair {i + 1}", [predictor.stylize(content, predictor.prepare_reference(style))]))
+        rows["output"].append((f"pair {i + 1}", [stylize(predictor, content, predictor.prepare_reference(style))]))
     contact_sheet(rows, args.sheet, tile_w=320)
     result = {
         "mean_working_psnr_db": mean_working,

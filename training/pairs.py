@@ -106,7 +106,7 @@ def make_pair(image: np.ndarray, size: int, seed: int) -> Pair:
     if size % CELL:
         raise ValueError(f"size {size} is not a multiple of {CELL}")
     rng = random.Random(seed)
-    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+    img = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
     h, w = img.shape[-2:]
     view_t, view_r = sample_views(h, w, rng)
     target = render(img, view_t, size)
@@ -119,6 +119,6 @@ def make_pair(image: np.ndarray, size: int, seed: int) -> Pair:
 def distractor(image: np.ndarray, size: int, seed: int) -> torch.Tensor:
     """A random view of an unrelated photo (3, size, size): pooled into the reference to teach rejection."""
     rng = random.Random(seed)
-    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+    img = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
     view, _ = sample_views(*img.shape[-2:], rng)
     return render(img, view, size)

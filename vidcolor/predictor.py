@@ -92,12 +92,12 @@ def _as_u8(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frames)
 
 
-def _to_tensor(frames: np.ndarray) -> torch.Tensor:
+def to_float01(frames: np.ndarray) -> torch.Tensor:
     """(N, H, W) or (N, H, W, 1|3) uint8 -> (N, C, H, W) float in [0, 1]."""
     return _as_u8(frames).permute(0, 3, 1, 2).float() / 255.0
 
 
-def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
+def to_uint8_frames(rgb: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) in [0, 1] -> (N, H, W, 3) uint8."""
     return (rgb.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
@@ -178,7 +178,7 @@ class Predictor:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _resize_rgb(self, rgb: torch.Tensor) -> torch.Tensor:
+    def resize_rgb(self, rgb: torch.Tensor) -> torch.Tensor:
         hs, ws = working_shape(rgb.shape[-2], rgb.shape[-1], self.size)
         return F.interpolate(rgb, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
 
@@ -187,7 +187,7 @@ class Predictor:
         """(H, W, 3) uint8 colour reference -> cached statistics (the only pass the reference ever makes)."""
         if self.transfer is None:
             raise VidcolorError("this predictor was built without the transfer sub-net")
-        return self.reference_at_working_size(self._resize_rgb(_to_tensor(image[None]).to(self.device)), name)
+        return self.reference_at_working_size(self.resize_rgb(to_float01(image[None]).to(self.device)), name)
 
     def reference_at_working_size(self, rgb_ref: torch.Tensor, name: str = "") -> Reference:
         """(1, 3, h, w) RGB in [0, 1], already at the working size -> statistics + correspondence cells."""
@@ -230,7 +230,7 @@ class Predictor:
         x = self._upload(frames)  # (N, 1|3, H, W) uint8
         l_full = gray_u8_to_l(x) if x.shape[1] == 1 else rgb_to_l(x.float() / 255.0)  # (N, 1, H, W), L 0..100
         ab_full = self.predict_ab(l_full, reference, hint_seed, memory)
-        return _to_uint8(lab_to_rgb_keep_l(l_full, ab_full))
+        return to_uint8_frames(lab_to_rgb_keep_l(l_full, ab_full))
 
     def predict_ab(
         self, l_full: torch.Tensor, reference: Reference | None, hint_seed: int = 0, memory: MatchMemory | None = None
@@ -329,28 +329,6 @@ class Predictor:
         with self._autocast():
             ab = self.colorizer(normalize_l(l_small), hints, mask.expand(l_small.shape[0], -1, -1, -1))
         return denormalize_ab(ab.float())
-
-    @torch.no_grad()
-    def stylize_small(self, content: np.ndarray, reference: Reference) -> tuple[torch.Tensor, torch.Tensor]:
-        """(H, W, 3) uint8 -> (content, transfer output), both (1, 3, h, w) at the working size."""
-        if self.transfer is None:
-            raise VidcolorError("this predictor was built without the transfer sub-net")
-        rgb_small = self._resize_rgb(_to_tensor(content[None]).to(self.device))
-        with self._autocast():
-            out_small = self.transfer(rgb_small, reference.stats).float()
-        return rgb_small, out_small
-
-    @torch.no_grad()
-    def stylize(self, content: np.ndarray, reference: Reference) -> np.ndarray:
-        """(H, W, 3) uint8 colour content -> stylised (H, W, 3) uint8 at the content's size.
-
-        The network runs at the working size; its CHANGE to the content is upsampled and added to the
-        full-resolution content, so fine detail the working size cannot hold is kept (identity stays sharp).
-        """
-        rgb_small, out_small = self.stylize_small(content, reference)
-        rgb_full = _to_tensor(content[None]).to(self.device)
-        delta = F.interpolate(out_small - rgb_small, size=content.shape[:2], mode="bilinear", align_corners=False)
-        return _to_uint8(rgb_full + delta)[0]
 
 
 def pick_device(device: str | torch.device) -> torch.device:

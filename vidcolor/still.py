@@ -79,11 +79,13 @@ def colorize_images(
 
 
 def stylize_image(content: str, style: str, out: str, make_predictor: Callable[..., Predictor]) -> Path:
+    from vidcolor.stylize import stylize  # imports torch: after the arguments are checked below
+
     content_path, style_path, out_path = check_image(content), check_image(style), Path(out)
     write_format(out_path)
     refuse_overwrite([content_path, style_path], [out_path])
     content_image, style_image = read_image(content_path), read_image(style_path)
     predictor = make_predictor(need_transfer=True, need_colorizer=False)
     reference = predictor.prepare_reference(style_image, style_path.name)
-    write_image(out_path, predictor.stylize(content_image, reference))
+    write_image(out_path, stylize(predictor, content_image, reference))
     return out_path
