@@ -20,7 +20,8 @@ from vidcolor.pipeline import work_dir_for
 from vidcolor.predictor import Predictor
 
 
-def test_sigterm_stops_like_ctrl_c_and_resume_finishes(tmp_path, ref, vgg_path):  # noqa: F811
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_stops_fast_keeps_work_and_resume_finishes(tmp_path, ref, vgg_path, sig):  # noqa: F811
     src = make_video(tmp_path / "long.mp4", frames=100)
     out = tmp_path / "out.mp4"
     env = {
@@ -40,7 +41,7 @@ def test_sigterm_stops_like_ctrl_c_and_resume_finishes(tmp_path, ref, vgg_path):
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be stopped"
     t0 = time.time()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     proc.wait(timeout=30)
     stderr = proc.stderr.read()
     assert time.time() - t0 < 5
