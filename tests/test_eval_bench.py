@@ -33,7 +33,8 @@ def test_eval_baselines_need_no_weights(tmp_path, colour_video, monkeypatch):
     res = CliRunner().invoke(cli, ["eval", str(colour_video), "--json", str(tmp_path / "e.json"), "--size", "64"])
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
-    assert set(data["mean"]) == {"gray", "reinhard"}
+    assert set(data["mean"]) == {"gray", "reinhard", "ground truth"}
+    assert data["mean"]["ground truth"]["cdc"] > 0 and "psnr" not in data["mean"]["ground truth"]
     assert set(data["missing"]) == set(METHODS) - {"gray", "reinhard"}
     seq = data["sequences"]["clip"]
     assert seq["frames"] == 4
@@ -67,7 +68,7 @@ def test_eval_all_methods_and_sheet(tmp_path, colour_video, vgg_path, random_wei
     )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
-    expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "memory", "oracle"]
+    expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "memory", "oracle", "ground truth"]
     assert list(data["mean"]) == expected  # random weights: no learned matcher, so no -frozen rows to compare
     assert set(data["missing"]) == {"match-frozen", "exemplar-frozen", "oracle-match"}
     assert data["sequences"]["clip"]["frames"] == 4  # every frame but the reference, by default
@@ -83,7 +84,7 @@ def test_eval_methods_option(tmp_path, colour_video, vgg_path, random_weights):
     res = CliRunner().invoke(cli, [*args, "--methods", "gray,exemplar,memory", "--max-frames", "2"])
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
-    assert list(data["mean"]) == ["gray", "exemplar", "memory"]
+    assert list(data["mean"]) == ["gray", "exemplar", "memory", "ground truth"]
     assert data["sequences"]["clip"]["frames"] == 2
     res = CliRunner().invoke(cli, [*args, "--methods", "gray,magic"])
     assert res.exit_code == 1 and "magic" in res.output

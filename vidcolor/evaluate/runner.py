@@ -215,7 +215,10 @@ def evaluate(
         flows = metrics.FlowCache(seq.frames) if seq.temporal else None
         per_method = {m: score(seq, outputs[m], flows) for m in methods}
         per_method.update({m: {"missing": why} for m, why in missing.items()})
-        results["sequences"][seq.name] = {"frames": len(seq.frames), "methods": per_method}
+        truth = {"colorfulness": float(np.mean([metrics.colorfulness(g) for g in seq.frames]))}
+        if seq.temporal:
+            truth["cdc"] = metrics.cdc(seq.frames)  # "CDC within 5 % of the ground truth's" needs this
+        results["sequences"][seq.name] = {"frames": len(seq.frames), "methods": per_method, "ground_truth": truth}
         picks = np.linspace(0, len(seq.frames) - 1, sheet_frames).round().astype(int)
         sheet["ground truth"].append((seq.name, [seq.frames[i] for i in picks]))
         for m in methods:
@@ -223,6 +226,7 @@ def evaluate(
         if on_sequence:
             on_sequence(seq.name, per_method)
     results["mean"] = {m: _mean_figures([r["methods"][m] for r in results["sequences"].values()]) for m in methods}
+    results["mean"]["ground truth"] = _mean_figures([r["ground_truth"] for r in results["sequences"].values()])
     results["settings"] = {
         "sources": [str(s) for s in sources],
         "max_frames": max_frames,
