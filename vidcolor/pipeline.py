@@ -1,6 +1,7 @@
 """`vidcolor run`: one streaming pass, three threads, bounded queues, memory independent of the film's length.
 
-decoder (input container: demux + decode -> gray frames) -> model (batches -> predictor) -> encoder (chunk files).
+decoder (input container: demux + decode -> luma planes) -> model (batches -> chroma planes, chroma_stage.py) ->
+encoder (luma + chroma planes -> chunk files). The source's luma plane goes to the encoder untouched.
 Each container belongs to one thread. The main thread supervises: it joins with timeouts (so Ctrl-C arrives),
 a shared stop event ends every stage, and the first exception is re-raised naming its stage. Completed chunks are
 recorded in a work folder beside the output, so ``resume`` continues after the last one; when every frame is
@@ -15,6 +16,7 @@ import queue
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,10 +24,12 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vidcolor.chroma_stage import ChromaStage
 from vidcolor.errors import VidcolorError
-from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
+from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format, resolve_codec
 from vidcolor.io.image import read_image
-from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
+from vidcolor.io.media import VideoInfo, open_video, probe
+from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table, plan_planar
 from vidcolor.predictor import Predictor, Reference
 from vidcolor.refs import ReferencePlan
 
@@ -49,6 +53,7 @@ class Summary:
     resumed_from: int
     stopped_early: str | None
     streams: list[str]
+    encoder: str = ""
 
     @property
     def fps(self) -> float:
@@ -161,11 +166,13 @@ class VideoJob:
         return threading.Thread(target=target, name=f"vidcolor-{name}", daemon=True)
 
     def _decode(self, out_q: queue.Queue, skip: int, info: VideoInfo) -> None:
-        """Frames as (index, pts, gray, shot number, first gray of that shot). Shots come from the plan, or from
-        the cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way)."""
+        """Frames as (index, pts, luma, shot number, first gray of that shot or None). Shots come from the plan, or
+        from the cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way).
+        Gray (full-range 8-bit, from the luma by table) only where a detector or reference matching needs it."""
         from vidcolor.shots.detect import make_detector
 
         detector = make_detector(self.plan.detector, self.plan.threshold) if self.plan.detector else None
+        to_gray = gray_table(self.fmt) if detector or self.plan.candidates else None
         container = open_video(self.source)
         try:
             stream = container.streams.video[0]
@@ -180,7 +187,8 @@ class VideoJob:
                     if pts is None or (last_pts is not None and pts <= last_pts):
                         pts = 0 if last_pts is None else last_pts + max(1, duration)  # no usable timestamp
                     last_pts = pts
-                    gray = frame_gray(frame)
+                    luma = frame_luma(frame, self.fmt)
+                    gray = to_gray[luma] if to_gray is not None else None
                     if detector:
                         number = shot + 1 if detector.update(gray) or shot < 0 else shot
                     else:
@@ -189,7 +197,7 @@ class VideoJob:
                         shot, shot_first = number, gray
                         if detector and index > 0:
                             self.cuts.append(index)
-                    if index >= skip and not _put(out_q, (index, pts, gray, shot, shot_first), self.stop):
+                    if index >= skip and not _put(out_q, (index, pts, luma, shot, shot_first), self.stop):
                         return
                     index += 1
             except av.error.FFmpegError as exc:
@@ -198,7 +206,7 @@ class VideoJob:
             container.close()
         _put(out_q, END, self.stop)
 
-    def _reference(self, shot: int, first_gray: np.ndarray, start: int) -> tuple[Reference | None, int]:
+    def _reference(self, shot: int, first_gray: np.ndarray | None, start: int) -> tuple[Reference | None, int]:
         """The prepared reference of a shot (cached per set of files: a file used by ten shots is read once)."""
         if self.plan.candidates:
             from vidcolor.shots.assign import best_match, signature
@@ -220,8 +228,15 @@ class VideoJob:
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
         pending: list[tuple] = []
         current: dict[int, tuple[Reference | None, int]] = {}
+        in_flight: deque = deque()  # (submitted batch, its items): on CUDA the next batch is queued before waiting
 
-        def flush():
+        def emit(batch, group) -> bool:
+            for item, chroma in zip(group, batch.result(), strict=True):
+                if not _put(out_q, (item[0], item[1], item[2], chroma), self.stop):
+                    return False
+            return True
+
+        def flush() -> bool:
             while pending:
                 shot = pending[0][3]
                 n = 1
@@ -232,31 +247,32 @@ class VideoJob:
                     current.clear()
                     current[shot] = self._reference(shot, group[0][4], group[0][0])
                 ref, seed = current[shot]
-                rgb = self.predictor.colorize(np.stack([item[2] for item in group]), ref, hint_seed=seed)
-                for item, frame in zip(group, rgb, strict=True):
-                    if not _put(out_q, (item[0], item[1], frame), self.stop):
-                        return
+                in_flight.append((self.chroma.submit(np.stack([item[2] for item in group]), ref, seed), group))
+                while len(in_flight) > self.chroma.ahead:
+                    if not emit(*in_flight.popleft()):
+                        return False
+            return True
 
         while True:
             item = _get(in_q, self.stop)
             if item is END:
                 break
             pending.append(item)
-            if len(pending) >= self.options.batch:
-                flush()
-        flush()
-        _put(out_q, END, self.stop)
+            if len(pending) >= self.options.batch and not flush():
+                return
+        if flush() and all(emit(*in_flight.popleft()) for _ in range(len(in_flight))):
+            _put(out_q, END, self.stop)
 
     def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo) -> None:
-        writer = ChunkWriter(state.dir, info, self.options.encode, first_chunk=len(state.chunks))
+        writer = ChunkWriter(state.dir, info, self.encode, self.fmt, first_chunk=len(state.chunks))
         first = state.frames_done
         try:
             while True:
                 item = _get(in_q, self.stop)
                 if item is END:
                     break
-                _index, pts, rgb = item
-                writer.write(pts, rgb)
+                _index, pts, luma, chroma = item
+                writer.write(pts, luma, chroma)
                 self.encoded += 1
                 if writer.frames >= self.options.chunk_frames:
                     name, n = writer.close_chunk()
@@ -276,6 +292,8 @@ class VideoJob:
     def run(self) -> Summary:
         fmt = output_format(self.output)
         self.info = info = probe(self.source)
+        self.encode, encoder_note = resolve_codec(self.options.encode)
+        self.fmt: PlanarFormat = plan_planar(info, self.encode.codec)
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
@@ -283,12 +301,13 @@ class VideoJob:
             "refs": [[str(p) for p in s.paths] for s in self.plan.segments] + [str(p) for p in self.plan.candidates],
             "starts": [s.start for s in self.plan.segments],
             "detector": [self.plan.detector, self.plan.threshold],
-            "encode": asdict(self.options.encode),
+            "encode": asdict(self.encode),
         }
         state = WorkState(work_dir_for(self.output), fingerprint)
         state.open(self.options.resume, self.options.fresh)
         skip = state.frames_done
         self.predictor = self.make_predictor()
+        self.chroma = ChromaStage(self.predictor, self.fmt)
         t0 = time.perf_counter()
         q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
@@ -323,4 +342,5 @@ class VideoJob:
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(state.dir, ignore_errors=True)
-        return Summary(state.frames_done, seconds, skip, self.stopped_early, notes)
+        encoder = f"{encoder_note}, {self.fmt.pix_fmt}"
+        return Summary(state.frames_done, seconds, skip, self.stopped_early, notes, encoder)

@@ -105,7 +105,9 @@ def run_video(
         resumed = f", resumed after frame {summary.resumed_from}" if summary.resumed_from else ""
         streams = "; ".join(summary.streams) if summary.streams else "no audio"
         print(
-            f"vidcolor: {summary.frames} frames -> {out} at {summary.fps:.2f} fps{resumed}; {streams}", file=sys.stderr
+            f"vidcolor: {summary.frames} frames -> {out} at {summary.fps:.2f} fps{resumed}; encoder {summary.encoder}; "
+            f"{streams}",
+            file=sys.stderr,
         )
         if summary.stopped_early:
             print(f"vidcolor: warning: {src}: {summary.stopped_early}; the output ends there", file=sys.stderr)
