@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from conftest import colour_image
 
 from vidcolor.cli import cli
-from vidcolor.evaluate.bench import synthetic_clip
+from vidcolor.evaluate.stream_bench import synthetic_clip
 
 
 @pytest.fixture
