@@ -32,7 +32,7 @@ def test_eval_baselines_need_no_weights(tmp_path, colour_video, monkeypatch):
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
     assert set(data["mean"]) == {"gray", "reinhard"}
-    assert set(data["missing"]) == {"auto", "transfer", "paper", "match", "exemplar", "oracle"}
+    assert set(data["missing"]) == {"auto", "transfer", "paper", "match", "exemplar", "exemplar_yuv", "oracle"}
     seq = data["sequences"]["clip"]
     assert seq["frames"] == 4
     assert seq["methods"]["gray"]["colorfulness"] < 1.0
@@ -65,7 +65,8 @@ def test_eval_all_methods_and_sheet(tmp_path, colour_video, vgg_path, random_wei
     )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
-    assert list(data["mean"]) == ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "oracle"]
+    methods = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "exemplar_yuv", "oracle"]
+    assert list(data["mean"]) == methods
     assert "cdc" not in data["sequences"]["photos"]["methods"]["gray"]
     assert "warp_error" in data["sequences"]["clip"]["methods"]["exemplar"]
     assert (tmp_path / "s.png").stat().st_size > 1000
