@@ -6,6 +6,7 @@ import torch
 from vidcolor.chroma import (
     MATRICES,
     YCbCr,
+    _block_l_table,
     cbcr_to_offsets,
     chroma_planes,
     gamut_scale,
@@ -113,11 +114,18 @@ def test_chroma_follows_the_colour_of_in_gamut_pixels():
 
 def test_luma_blocks_and_l_table():
     y = torch.arange(15, dtype=torch.float32).view(1, 1, 3, 5)
-    mean, low, high = luma_blocks(y, 2)
-    assert mean.shape == (1, 1, 2, 3)
-    assert low[0, 0, 0, 0] == 0 and high[0, 0, 0, 0] == 6 and mean[0, 0, 0, 0] == 3
+    total, low, high = luma_blocks(y, 2)
+    assert total.shape == (1, 1, 2, 3)
+    assert low[0, 0, 0, 0] == 0 and high[0, 0, 0, 0] == 6 and total[0, 0, 0, 0] == 12
+    assert total[0, 0, 1, 2] == 4 * 14
     assert low[0, 0, 1, 2] == 14 and high[0, 0, 1, 2] == 14  # corner block: one pixel, replicated
     table = luma_l_table(YCbCr(bits=8, full_range=False))
     assert table.shape == (256,) and table[16] == 0 and table[:16].eq(0).all() and table[235:].eq(100).all()
     assert torch.allclose(table[128], gray_to_l(torch.tensor((128.0 - 16) / 219)).flatten())
     assert luma_l_table(YCbCr(bits=10, full_range=True)).shape == (1024,)
+    spec = YCbCr(bits=10, full_range=False, subsampling=2)  # uniform blocks: the L of their code
+    row = torch.arange(0, 1024, 3, dtype=torch.int32)
+    codes = row.view(1, 1, 1, -1).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    flat = chroma_planes(codes, torch.zeros(1, 2, 1, row.numel()), spec)
+    assert (flat - 512).abs().max() <= 1
+    assert torch.allclose(_block_l_table(spec, torch.device("cpu"))[4 * row], luma_l_table(spec)[row])

@@ -18,6 +18,7 @@ see it) together with the predicted ab give R'G'B' (sRGB); its Cb/Cr (the matrix
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -99,17 +100,17 @@ def gamut_scale(y_low: torch.Tensor, y_high: torch.Tensor, cbcr: torch.Tensor, k
 
     y_low, y_high: (N, 1, H, W) unit luma bounds of the pixels that share a chroma sample (equal for 4:4:4);
     cbcr: (N, 2, H, W). Returns (N, 1, H, W). Per channel with offset d: d > 0 needs s <= (1 - y_high) / d,
-    d < 0 needs s <= y_low / -d; d = 0 puts no bound. Luma outside [0, 1] (below black, above white) gives s = 0.
+    d < 0 needs s <= y_low / |d|; d = 0 puts no bound. Luma outside [0, 1] (below black, above white) gives s = 0.
     """
     d = cbcr_to_offsets(cbcr.float(), kr, kb)
-    up = d > 0
-    room = torch.where(up, 1 - y_high, -y_low)  # signed distance to the bound the channel moves towards
-    bound = torch.where(d.abs() > 1e-12, room / torch.where(d.abs() > 1e-12, d, torch.ones_like(d)), 1.0)
+    room = torch.where(d > 0, 1 - y_high, y_low)  # distance to the bound each channel moves towards
+    size = d.abs()
+    bound = torch.where(size > 1e-12, room / size.clamp(min=1e-12), 1.0)
     return bound.amin(dim=1, keepdim=True).clamp(0.0, 1.0)
 
 
 def luma_blocks(y: torch.Tensor, subsampling: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(N, 1, H, W) unit luma -> mean, min, max over each chroma sample's block, each (N, 1, ceil(H/s), ceil(W/s)).
+    """(N, 1, H, W) luma -> sum, min, max over each chroma sample's block, each (N, 1, ceil(H/s), ceil(W/s)).
 
     Odd sizes: the last row/column is replicated (the block then holds that pixel twice, min/max unchanged)."""
     if subsampling == 1:
@@ -117,8 +118,18 @@ def luma_blocks(y: torch.Tensor, subsampling: int) -> tuple[torch.Tensor, torch.
     s = subsampling
     pad_h, pad_w = (-y.shape[-2]) % s, (-y.shape[-1]) % s
     if pad_h or pad_w:
-        y = F.pad(y, (0, pad_w, 0, pad_h), mode="replicate")
-    return F.avg_pool2d(y, s), -F.max_pool2d(-y, s), F.max_pool2d(y, s)
+        y = F.pad(y.float(), (0, pad_w, 0, pad_h), mode="replicate").to(y.dtype)
+    n, c, h, w = y.shape
+    blocks = y.reshape(n, c, h // s, s, w // s, s).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // s, w // s, s * s)
+    low, high = blocks.aminmax(dim=-1)
+    return blocks.sum(dim=-1, dtype=torch.int32 if not y.is_floating_point() else y.dtype), low, high
+
+
+@functools.lru_cache(maxsize=16)
+def _block_l_table(spec: YCbCr, device: torch.device) -> torch.Tensor:
+    """(s^2 * 2^bits,) float: CIE L of the neutral gray with the mean luma of a block, indexed by its code sum."""
+    sums = torch.arange((spec.max_code + 1) * spec.subsampling**2 - (spec.subsampling**2 - 1))
+    return gray_to_l(spec.luma_unit(sums.float() / spec.subsampling**2).clamp(0, 1)).flatten().to(device)
 
 
 def chroma_planes(luma: torch.Tensor, ab: torch.Tensor, spec: YCbCr) -> torch.Tensor:
@@ -129,14 +140,14 @@ def chroma_planes(luma: torch.Tensor, ab: torch.Tensor, spec: YCbCr) -> torch.Te
     Returns (N, 2, ceil(H/s), ceil(W/s)) int32 Cb, Cr codes such that, decoded with each pixel's own luma (and the
     chroma sample of its block), R', G', B' stay in [0, 1] up to the rounding of the codes.
     """
-    y = spec.luma_unit(luma)
-    y_mean, y_low, y_high = luma_blocks(y, spec.subsampling)
-    size = y_mean.shape[-2:]
+    luma = luma if luma.dtype in (torch.uint8, torch.int16, torch.int32, torch.int64) else luma.round().long()
+    total, low, high = luma_blocks(luma, spec.subsampling)
+    size = total.shape[-2:]
     if ab.shape[-2:] != size:
         ab = F.interpolate(ab.float(), size=size, mode="bilinear", align_corners=False)
-    l = gray_to_l(y_mean.clamp(0, 1))
+    l = _block_l_table(spec, luma.device)[total.long()]
     cbcr = rgb_to_cbcr(lab_to_rgb(torch.cat([l, ab.float()], dim=1), clip=False), spec.kr, spec.kb)
-    return spec.chroma_codes(cbcr * gamut_scale(y_low, y_high, cbcr, spec.kr, spec.kb))
+    return spec.chroma_codes(cbcr * gamut_scale(spec.luma_unit(low), spec.luma_unit(high), cbcr, spec.kr, spec.kb))
 
 
 def ycbcr_to_rgb(y: torch.Tensor, cbcr: torch.Tensor, spec: YCbCr) -> torch.Tensor:
