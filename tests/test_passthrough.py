@@ -109,12 +109,18 @@ def test_planar_round_trip_and_gray_table(tmp_path):
         planar_frame(luma[:-2], chroma, fmt)
 
 
-def test_codec_auto_falls_back_to_libx264_where_nvenc_does_not_open():
+def test_codec_auto_falls_back_to_libx264_where_nvenc_does_not_open(tmp_path, ref):
     if encoder_opens("h264_nvenc"):
         pytest.skip("this machine has an NVENC encoder")
     settings, note = resolve_codec(EncodeSettings("auto", 18, "veryfast"))
     assert settings.codec == "libx264" and settings.preset == "veryfast" and "auto" in note
     assert resolve_codec(EncodeSettings("libx265"))[0].codec == "libx265"
+    src = make_planar_video(tmp_path / "in.mp4", 3)
+    options = RunOptions(batch=2, encode=EncodeSettings("auto", 18, "ultrafast"))
+    summary = run_video(str(src), str(tmp_path / "o.mp4"), str(ref), tiny_predictor, options, quiet=True)
+    assert summary.encoder.startswith("libx264 (auto: h264_nvenc did not open)")
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
 
 
 def test_encoder_options_lossless_and_nvenc():

@@ -1,6 +1,6 @@
 """`vidcolor run`: one streaming pass, three threads, bounded queues, memory independent of the film's length.
 
-decoder (input container: demux + decode -> luma planes) -> model (batches -> chroma planes, chroma_stage.py) ->
+decoder (input container: demux + decode -> luma planes) -> model (batches -> chroma planes, model_stage.py) ->
 encoder (luma + chroma planes -> chunk files). The source's luma plane goes to the encoder untouched.
 Each container belongs to one thread. The main thread supervises: it joins with timeouts (so Ctrl-C arrives),
 a shared stop event ends every stage, and the first exception is re-raised naming its stage. Completed chunks are
@@ -16,21 +16,18 @@ import queue
 import shutil
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
-import numpy as np
 
-from vidcolor.chroma_stage import ChromaStage
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format, resolve_codec
-from vidcolor.io.image import read_image
 from vidcolor.io.media import VideoInfo, open_video, probe
 from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table, plan_planar
-from vidcolor.predictor import Predictor, Reference
+from vidcolor.model_stage import ModelStage
+from vidcolor.predictor import Predictor
 from vidcolor.refs import ReferencePlan
 
 END = object()
@@ -150,9 +147,7 @@ class VideoJob:
         self.stopped_early: str | None = None
         self.encoded = 0
         self.cuts: list[int] = []  # frames where the inline detector found a cut
-        self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
-        self._signatures = None
-        self._references: dict[tuple[Path, ...], Reference] = {}
+        self.model: ModelStage | None = None
 
     # ------------------------------------------------------------------ stages
     def _stage(self, name: str, fn, *args) -> threading.Thread:
@@ -206,61 +201,12 @@ class VideoJob:
             container.close()
         _put(out_q, END, self.stop)
 
-    def _reference(self, shot: int, first_gray: np.ndarray | None, start: int) -> tuple[Reference | None, int]:
-        """The prepared reference of a shot (cached per set of files: a file used by ten shots is read once)."""
-        if self.plan.candidates:
-            from vidcolor.shots.assign import best_match, signature
-
-            if self._signatures is None:
-                self._signatures = [signature(self.predictor, read_image(p)) for p in self.plan.candidates]
-            best, scores = best_match(signature(self.predictor, first_gray), self._signatures)
-            paths = (self.plan.candidates[best],)
-            self.assignments.append({"start": start, "reference": [str(paths[0])], "score": scores[best]})
-        else:
-            paths = self.plan.segments[shot].paths
-        if not paths:
-            return None, shot
-        if paths not in self._references:
-            prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
-            self._references[paths] = Reference.combine(prepared)
-        return self._references[paths], shot
-
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
-        pending: list[tuple] = []
-        current: dict[int, tuple[Reference | None, int]] = {}
-        in_flight: deque = deque()  # (submitted batch, its items): on CUDA the next batch is queued before waiting
+        def frames():
+            while (item := _get(in_q, self.stop)) is not END:
+                yield item
 
-        def emit(batch, group) -> bool:
-            for item, chroma in zip(group, batch.result(), strict=True):
-                if not _put(out_q, (item[0], item[1], item[2], chroma), self.stop):
-                    return False
-            return True
-
-        def flush() -> bool:
-            while pending:
-                shot = pending[0][3]
-                n = 1
-                while n < len(pending) and pending[n][3] == shot:
-                    n += 1
-                group, pending[:] = pending[:n], pending[n:]
-                if shot not in current:
-                    current.clear()
-                    current[shot] = self._reference(shot, group[0][4], group[0][0])
-                ref, seed = current[shot]
-                in_flight.append((self.chroma.submit(np.stack([item[2] for item in group]), ref, seed), group))
-                while len(in_flight) > self.chroma.ahead:
-                    if not emit(*in_flight.popleft()):
-                        return False
-            return True
-
-        while True:
-            item = _get(in_q, self.stop)
-            if item is END:
-                break
-            pending.append(item)
-            if len(pending) >= self.options.batch and not flush():
-                return
-        if flush() and all(emit(*in_flight.popleft()) for _ in range(len(in_flight))):
+        if self.model.run(frames(), lambda item: _put(out_q, item, self.stop)):
             _put(out_q, END, self.stop)
 
     def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo) -> None:
@@ -306,8 +252,7 @@ class VideoJob:
         state = WorkState(work_dir_for(self.output), fingerprint)
         state.open(self.options.resume, self.options.fresh)
         skip = state.frames_done
-        self.predictor = self.make_predictor()
-        self.chroma = ChromaStage(self.predictor, self.fmt)
+        self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch)
         t0 = time.perf_counter()
         q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)

@@ -84,7 +84,7 @@ def run_video(
         summary = job.run()
     finally:
         progress.close()
-    if job.assignments:
+    if job.model and job.model.assignments:
         shot_path = out.with_name(f"{out.stem}.shots.yaml")
         data = ShotFile(
             shots_from_cuts(job.cuts, summary.frames),
@@ -94,7 +94,7 @@ def run_video(
             job.info.duration,
             f"{plan.detector} threshold {plan.threshold or 'default'}",
         )
-        for shot, chosen in zip(data.shots, job.assignments, strict=False):
+        for shot, chosen in zip(data.shots, job.model.assignments, strict=False):
             shot.reference, shot.score = chosen["reference"], chosen["score"]
         write_yaml(shot_path, data)
         if not quiet:
