@@ -7,12 +7,14 @@
   chain, chroma from L + ab at chroma resolution, download. Its difference to the network alone is the per-frame
   cost outside the networks;
 - end to end: the whole `run` (decode, model, encode, mux) on the same frames, including start-up.
+The model stage and the networks are timed in a thread of their own, as `run` drives them.
 CUDA figures are synchronised; peak GPU memory is read over the model stage.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -155,6 +157,18 @@ def _cut(source: Path, dest: Path, frames: int) -> None:
             count += 1
 
 
+def in_thread(fn, *args):
+    """``fn(*args)`` in a fresh thread, as `run` runs its model stage (measured on the 2-core CPU under load: torch
+    ops called from the main thread there waited several ms each for the second intra-op thread)."""
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(fn(*args)), name="vidcolor-bench-model")
+    worker.start()
+    worker.join()
+    if not out:
+        raise RuntimeError("the timed stage failed (see the traceback above)")
+    return out[0]
+
+
 def stream_row(predictor: Predictor, clip: Path, label: str, max_frames: int, encode: EncodeSettings, batch: int):
     """Every streaming figure for one clip, working size, batch and the predictor's current dtype."""
     encode, encoder = resolve_codec(encode)
@@ -162,8 +176,8 @@ def stream_row(predictor: Predictor, clip: Path, label: str, max_frames: int, en
     io_fps, lumas, first_rgb = decode_encode_fps(clip, fmt, encode, max_frames)
     reference = predictor.prepare_reference(first_rgb)
     stage = ChromaStage(predictor, fmt)
-    alone, peak = model_fps(stage, lumas, batch, reference)
-    net = network_fps(predictor, fmt, batch, reference)
+    alone, peak = in_thread(model_fps, stage, lumas, batch, reference)
+    net = in_thread(network_fps, predictor, fmt, batch, reference)
     with tempfile.TemporaryDirectory() as tmp:
         e2e = end_to_end_fps(predictor, clip, len(lumas), first_rgb, Path(tmp), encode, batch)
     dtype = {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[predictor.amp_dtype]
