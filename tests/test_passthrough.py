@@ -14,7 +14,15 @@ from PIL import Image
 from vidcolor.config import ColorizerConfig, TransferConfig
 from vidcolor.io.encode import EncodeSettings, encoder_opens, resolve_codec
 from vidcolor.io.media import probe
-from vidcolor.io.yuv import frame_luma, gray_table, plan_planar, planar_frame, planar_to_rgb, rgb_to_planar
+from vidcolor.io.yuv import (
+    PlanarFormat,
+    frame_luma,
+    gray_table,
+    plan_planar,
+    planar_frame,
+    planar_to_rgb,
+    rgb_to_planar,
+)
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.pipeline import RunOptions
 from vidcolor.predictor import Predictor
@@ -156,3 +164,17 @@ def test_cuda_run_keeps_luma(tmp_path, ref):
     options = RunOptions(batch=2, chunk_frames=4, encode=LOSSLESS)
     run_video(str(src), str(out), str(ref), lambda **kw: tiny_predictor("cuda"), options, quiet=True, detector=None)
     assert all(np.array_equal(a, b) for a, b in zip(luma_planes(src)[1], luma_planes(out)[1], strict=True))
+
+
+def test_deeper_luma_is_rounded_to_the_output_depth():
+    """A 10-bit source through an 8-bit-only codec (or 12 bit into 10): luma rounded, never wrapped."""
+    frame = av.VideoFrame(8, 4, "yuv420p10le")
+    plane = frame.planes[0]
+    codes = np.array([0, 1, 2, 3, 510, 513, 1021, 1023] * 4, np.uint16).reshape(4, 8)
+    np.frombuffer(plane, "<u2").reshape(4, plane.line_size // 2)[:, :8] = codes
+    fmt = PlanarFormat(8, 4, 8, False, 1, 2, 10)
+    luma = frame_luma(frame, fmt)
+    assert luma.dtype == np.uint8
+    assert luma[0].tolist() == [0, 0, 1, 1, 128, 128, 255, 255]
+    same = frame_luma(frame, replace(fmt, bits=10))
+    assert same.dtype == np.uint16 and np.array_equal(same, codes)
