@@ -118,3 +118,47 @@ def subtitle_payloads(path: Path) -> list[bytes]:
         if not c.streams.subtitles:
             return []
         return [bytes(p) for p in c.demux(c.streams.subtitles[0]) if p.size]
+
+
+def make_planar_video(
+    path: Path, frames: int = 6, width: int = 64, height: int = 48, pix_fmt: str = "yuv420p", colorspace: int = 1
+) -> Path:
+    """Losslessly encoded (x264 qp 0) frames of textured luma and coloured chroma written plane by plane, so the
+    decoded planes are exactly what was written (any x264 pixel format: 8/10 bit, 4:2:0/4:4:4, yuvj)."""
+    rng = np.random.default_rng(width * height + frames)
+    deep = "10" in pix_fmt
+    top = 1023 if deep else 255
+    y, x = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=24, options={"qp": "0", "preset": "ultrafast"})
+        s.width, s.height, s.pix_fmt = width, height, pix_fmt
+        s.codec_context.colorspace = colorspace
+        for i in range(frames):
+            frame = av.VideoFrame(width, height, pix_fmt)
+            for p, plane in enumerate(frame.planes):
+                ph, pw = plane.height, plane.width
+                if p == 0:
+                    values = (x * 5 + y * 3 + 11 * i) % (top + 1) * 0.8 + rng.integers(0, top // 8, (ph, pw))
+                else:
+                    values = np.full((ph, pw), (top + 1) // 2) + rng.integers(-top // 6, top // 6, (ph, pw))
+                dtype = np.dtype("<u2" if deep else np.uint8)
+                view = np.frombuffer(plane, dtype).reshape(ph, plane.line_size // dtype.itemsize)[:, :pw]
+                view[:] = np.clip(values, 0, top).astype(dtype)
+            frame.pts = i
+            for packet in s.encode(frame):
+                out.mux(packet)
+        for packet in s.encode():
+            out.mux(packet)
+    return path
+
+
+def luma_planes(path: Path) -> tuple[str, list[np.ndarray]]:
+    """(pixel format, each decoded frame's Y plane as uint8/uint16 (H, W))."""
+    planes, name = [], ""
+    with av.open(str(path)) as c:
+        for f in c.decode(c.streams.video[0]):
+            name = f.format.name
+            dtype = np.dtype("<u2" if "10" in name or "12" in name else np.uint8)
+            p = f.planes[0]
+            planes.append(np.frombuffer(p, dtype).reshape(p.height, p.line_size // dtype.itemsize)[:, : p.width].copy())
+    return name, planes

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from conftest import colour_image
 
 from vidcolor.cli import cli
-from vidcolor.evaluate.bench import synthetic_clip
 from vidcolor.evaluate.runner import METHODS
+from vidcolor.evaluate.stream_bench import synthetic_clip
 
 
 @pytest.fixture
@@ -68,8 +68,8 @@ def test_eval_all_methods_and_sheet(tmp_path, colour_video, vgg_path, random_wei
     )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
-    expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "memory", "oracle", "ground truth"]
-    assert list(data["mean"]) == expected  # random weights: no learned matcher, so no -frozen rows to compare
+    expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "exemplar_yuv", "memory"]
+    assert list(data["mean"]) == [*expected, "oracle", "ground truth"]  # random weights: no learned matcher
     assert set(data["missing"]) == {"match-frozen", "exemplar-frozen", "oracle-match"}
     assert data["sequences"]["clip"]["frames"] == 4  # every frame but the reference, by default
     assert "cdc" not in data["sequences"]["photos"]["methods"]["gray"]

@@ -124,13 +124,13 @@ def test_model_error_stops_everything_and_leaves_no_output(tmp_path, ref):
         p = tiny_predictor()
         calls = []
 
-        def colorize(*a, **k):
+        def predict_ab(*a, **k):
             calls.append(1)
             if len(calls) > 1:
                 raise Boom("out of memory, say")
-            return Predictor.colorize(p, *a, **k)
+            return Predictor.predict_ab(p, *a, **k)
 
-        p.colorize = colorize
+        p.predict_ab = predict_ab
         return p
 
     out = tmp_path / "out.mp4"
@@ -149,13 +149,13 @@ def test_resume_gives_the_same_frames(tmp_path, ref):
         p = tiny_predictor()
         seen = []
 
-        def colorize(frames, *a, **k):
-            seen.append(len(frames))
+        def predict_ab(l_full, *a, **k):
+            seen.append(len(l_full))
             if sum(seen) > 9:
                 raise RuntimeError("power cut")
-            return Predictor.colorize(p, frames, *a, **k)
+            return Predictor.predict_ab(p, l_full, *a, **k)
 
-        p.colorize = colorize
+        p.predict_ab = predict_ab
         return p
 
     out = tmp_path / "resumed.mp4"

@@ -29,6 +29,12 @@ class AdaptiveBatch:
     def __init__(self, size: int, warn: Callable[[str], None]) -> None:
         self.size, self.warn = max(1, size), warn
 
+    def shrink(self, failed: int) -> None:
+        """A batch of ``failed`` frames did not fit: free the cache, halve, say so."""
+        _free_cache()
+        self.size = max(1, failed // 2)
+        self.warn(f"out of GPU memory with a batch of {failed} frames: going on with {self.size}")
+
     def run(self, fn: Callable[[np.ndarray], np.ndarray], frames: np.ndarray) -> np.ndarray:
         parts, i = [], 0
         while i < len(frames):
@@ -38,9 +44,7 @@ class AdaptiveBatch:
             except Exception as exc:
                 if not is_out_of_memory(exc) or len(part) == 1:
                     raise
-                _free_cache()
-                self.size = max(1, len(part) // 2)
-                self.warn(f"out of GPU memory with a batch of {len(part)} frames: going on with {self.size}")
+                self.shrink(len(part))
                 continue
             i += len(part)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)

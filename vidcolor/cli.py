@@ -78,8 +78,13 @@ def image(targets, ref, output, quiet, vgg, device, size, hints):
 @click.option("--refs", default=None, help="Reference image, or folder (files named by frame index apply from it).")
 @click.option("-o", "--output", "output", required=True, help="Output video (.mp4, .mkv, .mov, .webm).")
 @click.option("--batch", default=4, show_default=True, help="Frames per model batch.")
-@click.option("--codec", default="libx264", show_default=True, help="Video encoder (libx264, libx265, ...).")
-@click.option("--crf", default=18, show_default=True)
+@click.option(
+    "--codec",
+    default="libx264",
+    show_default=True,
+    help="Video encoder (libx264, libx265, ...; auto: NVENC where it opens, else libx264).",
+)
+@click.option("--crf", default=18, show_default=True, help="Quality (0: lossless).")
 @click.option("--preset", default="medium", show_default=True, help="Encoder preset.")
 @click.option("--fast", is_flag=True, help="CPU-friendly preset: working size 128, batch 2, encoder veryfast.")
 @click.option("--chunk-frames", default=240, show_default=True, help="Frames per resumable chunk.")
@@ -217,15 +222,33 @@ def eval_cmd(
         report.contact_sheet(rows, sheet)
 
 
+def _size_list(text: str | None) -> list[tuple[int, int]] | None:
+    if not text:
+        return None
+    try:
+        return [tuple(int(v) for v in item.lower().split("x")) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a list of WIDTHxHEIGHT sizes") from None
+
+
 @cli.command()
 @click.option("--sizes", default="256,512,1024", show_default=True, type=_int_list)
 @click.option("--batches", default="1,8", show_default=True, type=_int_list)
 @click.option("--dtypes", default="fp32,fp16,bf16", show_default=True, help="fp16/bf16 run on CUDA only.")
 @click.option("--repeats", default=3, show_default=True)
-@click.option("--clip", default=None, help="Video for the streaming figures (default: a synthetic 640x360 clip).")
+@click.option("--clip", default=None, help="Video for the streaming figures (else synthetic clips).")
 @click.option("--clip-frames", default=48, show_default=True)
+@click.option(
+    "--stream-sizes",
+    default=None,
+    type=_size_list,
+    help="Synthetic clips WxH[,WxH] (default: 640x360 on CPU, 1920x1080,3840x2160 on CUDA).",
+)
 @click.option("--stream-size", default=256, show_default=True, help="Working size for the streaming figures.")
-@click.option("--stream-batch", default=4, show_default=True, help="Batch for the streaming figures.")
+@click.option("--stream-batch", default="4", show_default=True, type=_int_list, help="Streaming batches.")
+@click.option("--stream-dtypes", default=None, help="Streaming dtypes (default: fp32 on CPU, bf16 on CUDA).")
+@click.option("--codec", default="libx264", show_default=True, help="Encoder for the streaming figures (or auto).")
+@click.option("--crf", default=18, show_default=True)
 @click.option("--preset", default="veryfast", show_default=True, help="Encoder preset for the streaming figures.")
 @click.option("--fast", is_flag=True, help="Streaming figures with `run --fast`'s settings (size 128, batch 2).")
 @click.option("--json", "json_path", default=None)
@@ -239,8 +262,12 @@ def bench(
     repeats,
     clip,
     clip_frames,
+    stream_sizes,
     stream_size,
     stream_batch,
+    stream_dtypes,
+    codec,
+    crf,
     preset,
     fast,
     json_path,
@@ -253,7 +280,7 @@ def bench(
     from vidcolor.evaluate.bench import run_bench
 
     if fast:
-        stream_size, stream_batch, preset = FAST_PRESET["size"], FAST_PRESET["batch"], FAST_PRESET["preset"]
+        stream_size, stream_batch, preset = FAST_PRESET["size"], [FAST_PRESET["batch"]], FAST_PRESET["preset"]
     results = run_bench(
         _predictor_factory(vgg, device, stream_size, hints),
         device,
@@ -263,13 +290,18 @@ def bench(
         repeats,
         clip,
         clip_frames,
+        codec=codec,
+        crf=crf,
         preset=preset,
         stream_size=stream_size,
-        stream_batch=stream_batch,
+        stream_batches=tuple(stream_batch),
+        stream_sizes=tuple(stream_sizes) if stream_sizes else None,
+        stream_dtypes=tuple(d.strip() for d in stream_dtypes.split(",")) if stream_dtypes else None,
         on_row=lambda row: click.echo(
             f"{row['size']}px batch {row['batch']} {row['dtype']}: {row['chain_seconds_per_image']:.4f} s/image",
             err=True,
         ),
+        on_stream=lambda row: click.echo(report.stream_line(row), err=True),
     )
     click.echo(report.bench_table(results))
     if json_path:

@@ -1,6 +1,7 @@
 """`vidcolor run`: one streaming pass, three threads, bounded queues, memory independent of the film's length.
 
-decoder (input container: demux + decode -> gray frames) -> model (batches -> predictor) -> encoder (chunk files).
+decoder (input container: demux + decode -> luma planes) -> model (batches -> chroma planes, model_stage.py) ->
+encoder (luma + chroma planes -> chunk files). The source's luma plane goes to the encoder untouched.
 Each container belongs to one thread. The main thread supervises: it joins with timeouts (so Ctrl-C arrives),
 a shared stop event ends every stage, and the first exception is re-raised naming its stage. Completed chunks are
 recorded in a work folder beside the output, so ``resume`` continues after the last one; when every frame is
@@ -10,7 +11,6 @@ encoded the chunks and the source's audio are muxed into a temporary file that i
 from __future__ import annotations
 
 import errno
-import functools
 import json
 import os
 import queue
@@ -23,19 +23,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import av
-import numpy as np
 
-from vidcolor.batching import AdaptiveBatch
 from vidcolor.errors import VidcolorError
-from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format
-from vidcolor.io.image import read_image
-from vidcolor.io.media import VideoInfo, frame_gray, open_video, probe
+from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format, resolve_codec
+from vidcolor.io.media import VideoInfo, open_video, probe
 from vidcolor.io.streams import check_or_fail
 from vidcolor.io.timestamps import restore_pts
+from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table, plan_planar
 from vidcolor.refs import ReferencePlan
 
 if TYPE_CHECKING:  # torch is imported when the predictor is built, after every argument is checked
-    from vidcolor.predictor import Predictor, Reference
+    from vidcolor.model_stage import ModelStage
+    from vidcolor.predictor import Predictor
 
 END = object()
 PROGRESS = "progress.json"
@@ -57,6 +56,7 @@ class Summary:
     resumed_from: int
     stopped_early: str | None
     streams: list[str]
+    encoder: str = ""
 
     @property
     def fps(self) -> float:
@@ -179,9 +179,7 @@ class VideoJob:
         self.stopped_early: str | None = None
         self.encoded = 0
         self.cuts: list[int] = []  # frames where the inline detector found a cut
-        self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
-        self._signatures = None
-        self._references: dict[tuple[Path, ...], Reference] = {}
+        self.model: ModelStage | None = None
 
     def on_warning(self, message: str) -> None:
         self.warnings.append(message)
@@ -200,11 +198,13 @@ class VideoJob:
         return threading.Thread(target=target, name=f"vidcolor-{name}", daemon=True)
 
     def _decode(self, out_q: queue.Queue, skip: int, info: VideoInfo) -> None:
-        """Frames as (index, pts, gray, shot number, first gray of that shot). Shots come from the plan, or from
-        the cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way)."""
+        """Frames as (index, pts, luma, shot number, first gray of that shot or None). Shots come from the plan, or
+        from the cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way).
+        Gray (full-range 8-bit, from the luma by table) only where a detector or reference matching needs it."""
         from vidcolor.shots.detect import make_detector
 
         detector = make_detector(self.plan.detector, self.plan.threshold) if self.plan.detector else None
+        to_gray = gray_table(self.fmt) if detector or self.plan.candidates else None
         container = open_video(self.source)
         failure: list[BaseException] = []
 
@@ -213,7 +213,7 @@ class VideoJob:
                 for frame in container.decode(stream):
                     if self.stop.is_set():
                         return
-                    yield frame.pts, frame_gray(frame)
+                    yield frame.pts, frame_luma(frame, self.fmt)
             except av.error.FFmpegError as exc:
                 failure.append(exc)
 
@@ -224,15 +224,16 @@ class VideoJob:
         frames = restore_pts(source, step)
         try:
             index, shot, shot_first = 0, -1, None
-            for pts, gray in frames:
+            for pts, luma in frames:
                 if self.stop.is_set():
                     return
-                if gray.shape != (info.height, info.width):
-                    size = f"{info.width}x{info.height} -> {gray.shape[1]}x{gray.shape[0]}"
+                if luma.shape != (info.height, info.width):
+                    size = f"{info.width}x{info.height} -> {luma.shape[1]}x{luma.shape[0]}"
                     raise VidcolorError(
                         f"{self.source}: the picture size changes at frame {index} ({size}), which is not "
                         "supported: cut the video there and colorize the parts separately"
                     )
+                gray = to_gray[luma] if to_gray is not None else None
                 if detector:
                     number = shot + 1 if detector.update(gray) or shot < 0 else shot
                 else:
@@ -241,7 +242,7 @@ class VideoJob:
                     shot, shot_first = number, gray
                     if detector and index > 0:
                         self.cuts.append(index)
-                if index >= skip and not _put(out_q, (index, pts, gray, shot, shot_first), self.stop):
+                if index >= skip and not _put(out_q, (index, pts, luma, shot, shot_first), self.stop):
                     return
                 index += 1
             if failure:
@@ -253,70 +254,25 @@ class VideoJob:
             container.close()
         _put(out_q, END, self.stop)
 
-    def _reference(self, shot: int, first_gray: np.ndarray, start: int) -> tuple[Reference | None, int]:
-        """The prepared reference of a shot (cached per set of files: a file used by ten shots is read once)."""
-        if self.plan.candidates:
-            from vidcolor.shots.assign import best_match, signature
-
-            if self._signatures is None:
-                self._signatures = [signature(self.predictor, read_image(p)) for p in self.plan.candidates]
-            best, scores = best_match(signature(self.predictor, first_gray), self._signatures)
-            paths = (self.plan.candidates[best],)
-            self.assignments.append({"start": start, "reference": [str(paths[0])], "score": scores[best]})
-        else:
-            paths = self.plan.segments[shot].paths
-        if not paths:
-            return None, shot
-        if paths not in self._references:
-            from vidcolor.predictor import Reference
-
-            prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
-            self._references[paths] = Reference.combine(prepared)
-        return self._references[paths], shot
-
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
-        pending: list[tuple] = []
-        batches = AdaptiveBatch(self.options.batch, self.on_warning)
-        current: dict[int, tuple[Reference | None, int]] = {}
+        def frames():
+            while (item := _get(in_q, self.stop)) is not END:
+                yield item
 
-        def flush():
-            while pending:
-                shot = pending[0][3]
-                n = 1
-                while n < len(pending) and pending[n][3] == shot:
-                    n += 1
-                group, pending[:] = pending[:n], pending[n:]
-                if shot not in current:
-                    current.clear()
-                    current[shot] = self._reference(shot, group[0][4], group[0][0])
-                ref, seed = current[shot]
-                frames = np.stack([item[2] for item in group])
-                colorize = functools.partial(self.predictor.colorize, reference=ref, hint_seed=seed)
-                rgb = batches.run(colorize, frames)
-                for item, frame in zip(group, rgb, strict=True):
-                    if not _put(out_q, (item[0], item[1], frame), self.stop):
-                        return
+        if self.model.run(frames(), lambda item: _put(out_q, item, self.stop)):
+            _put(out_q, END, self.stop)
 
-        while True:
-            item = _get(in_q, self.stop)
-            if item is END:
-                break
-            pending.append(item)
-            if len(pending) >= self.options.batch:
-                flush()
-        flush()
-        _put(out_q, END, self.stop)
 
     def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo) -> None:
-        writer = ChunkWriter(state.dir, info, self.options.encode, first_chunk=len(state.chunks))
+        writer = ChunkWriter(state.dir, info, self.encode, self.fmt, first_chunk=len(state.chunks))
         first = state.frames_done
         try:
             while True:
                 item = _get(in_q, self.stop)
                 if item is END:
                     break
-                _index, pts, rgb = item
-                writer.write(pts, rgb)
+                _index, pts, luma, chroma = item
+                writer.write(pts, luma, chroma)
                 self.encoded += 1
                 if writer.frames >= self.options.chunk_frames:
                     name, n = writer.close_chunk()
@@ -335,8 +291,10 @@ class VideoJob:
     # ------------------------------------------------------------------ supervisor
     def run(self) -> Summary:
         fmt = output_format(self.output)
-        self.info = probe(self.source)
+        self.info = info = probe(self.source)
         self.stream_plans = check_or_fail(self.source, fmt)  # audio timestamps checked before any frame is decoded
+        self.encode, self.encoder_note = resolve_codec(self.options.encode)
+        self.fmt: PlanarFormat = plan_planar(info, self.encode.codec)
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
@@ -344,7 +302,7 @@ class VideoJob:
             "refs": [[str(p) for p in s.paths] for s in self.plan.segments] + [str(p) for p in self.plan.candidates],
             "starts": [s.start for s in self.plan.segments],
             "detector": [self.plan.detector, self.plan.threshold],
-            "encode": asdict(self.options.encode),
+            "encode": asdict(self.encode),
         }
         state = WorkState(work_dir_for(self.output), fingerprint)
         state.open(self.options.resume, self.options.fresh)
@@ -357,7 +315,9 @@ class VideoJob:
     def _run(self, state: WorkState, fmt: str) -> Summary:
         info = self.info
         skip = state.frames_done
-        self.predictor = self.make_predictor()
+        from vidcolor.model_stage import ModelStage  # imports torch: only now, every argument checked
+
+        self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning)
         t0 = time.perf_counter()
         q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
@@ -400,4 +360,5 @@ class VideoJob:
         finally:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(state.dir, ignore_errors=True)
-        return Summary(state.frames_done, seconds, skip, self.stopped_early, notes)
+        encoder = f"{self.encoder_note}, {self.fmt.pix_fmt}"
+        return Summary(state.frames_done, seconds, skip, self.stopped_early, notes, encoder)

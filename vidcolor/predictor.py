@@ -233,14 +233,19 @@ class Predictor:
         return to_uint8_frames(lab_to_rgb_keep_l(l_full, ab_full))
 
     def predict_ab(
-        self, l_full: torch.Tensor, reference: Reference | None, hint_seed: int = 0, memory: MatchMemory | None = None
+        self,
+        l_full: torch.Tensor,
+        reference: Reference | None,
+        hint_seed: int = 0,
+        memory: MatchMemory | None = None,
+        size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        """(N, 1, H, W) L -> (N, 2, H, W) ab in Lab units at the same size."""
+        """(N, 1, H, W) L -> (N, 2, H, W) ab in Lab units at the same size (or at ``size``, e.g. the chroma's)."""
         h, w = l_full.shape[-2:]
         hs, ws = working_shape(h, w, self.size)
         l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
         ab_small = self.stages(l_small, reference, hint_seed, memory=memory)["ab"]
-        return F.interpolate(ab_small, size=(h, w), mode="bilinear", align_corners=False)
+        return F.interpolate(ab_small, size=size or (h, w), mode="bilinear", align_corners=False)
 
     def stages(
         self,

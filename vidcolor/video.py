@@ -97,7 +97,7 @@ def run_video(
         raise
     finally:
         progress.close()
-    if job.assignments:
+    if job.model and job.model.assignments:
         shot_path = out.with_name(f"{out.stem}.shots.yaml")
         data = ShotFile(
             shots_from_cuts(job.cuts, summary.frames),
@@ -107,7 +107,7 @@ def run_video(
             job.info.duration,
             f"{plan.detector} threshold {plan.threshold or 'default'}",
         )
-        for shot, chosen in zip(data.shots, job.assignments, strict=False):
+        for shot, chosen in zip(data.shots, job.model.assignments, strict=False):
             shot.reference, shot.score = chosen["reference"], chosen["score"]
         write_yaml(shot_path, data)
         if not quiet:
@@ -118,7 +118,9 @@ def run_video(
         resumed = f", resumed after frame {summary.resumed_from}" if summary.resumed_from else ""
         streams = "; ".join(summary.streams) if summary.streams else "no audio"
         print(
-            f"vidcolor: {summary.frames} frames -> {out} at {summary.fps:.2f} fps{resumed}; {streams}", file=sys.stderr
+            f"vidcolor: {summary.frames} frames -> {out} at {summary.fps:.2f} fps{resumed}; encoder {summary.encoder}; "
+            f"{streams}",
+            file=sys.stderr,
         )
         if summary.stopped_early:
             print(f"vidcolor: warning: {src}: {summary.stopped_early}; the output ends there", file=sys.stderr)

@@ -75,8 +75,8 @@ def contact_sheet(rows: dict[str, list[tuple[str, list[np.ndarray]]]], path: str
 
 def bench_table(results: dict) -> str:
     """Seconds per image by stage, paper Table 1 style, then the per-frame chains: ``chain`` (default hint source:
-    match + refine + recombine) and ``paper`` (precolor + transfer + refine + recombine)."""
-    stages = ("precolor", "ref_stats", "transfer", "match", "refine", "recombine")
+    match + refine + chroma) and ``paper`` (precolor + transfer + refine + chroma); then one line per stream."""
+    stages = ("precolor", "ref_stats", "transfer", "match", "refine", "chroma", "recombine")
     header = f"{'size':>6} {'batch':>5} {'dtype':>5}" + "".join(f"{s:>11}" for s in (*stages, "chain", "paper"))
     lines = [header, "-" * len(header)]
     for row in results["stages"]:
@@ -84,11 +84,17 @@ def bench_table(results: dict) -> str:
         cells = [per[k] for k in stages]
         cells += [row["chain_seconds_per_image"], row["paper_chain_seconds_per_image"]]
         lines.append(f"{row['size']:>6} {row['batch']:>5} {row['dtype']:>5}" + "".join(f"{c:>11.4f}" for c in cells))
-    s = results["streaming"]
-    lines.append(
-        f"streaming {s['resolution']} ({s['clip']}): decode+encode alone {s['decode_encode_fps']:.1f} fps, "
-        f"model stage alone {s['model_fps']:.2f} fps at working size {s['working_size']}, batch {s['batch']}, "
-        f"hints {s['hints']}; "
-        f"end to end {s['end_to_end_fps']:.2f} fps ({100 * s['end_to_end_vs_model']:.0f}% of the model stage alone)"
-    )
+    lines += [stream_line(s) for s in results.get("streams", [])]
     return "\n".join(lines)
+
+
+def stream_line(s: dict) -> str:
+    peak = f", peak GPU memory {s['peak_gpu_memory_gb']:.1f} GB" if s.get("peak_gpu_memory_gb") else ""
+    return (
+        f"streaming {s['resolution']} {s['pix_fmt']} ({s['clip']}), {s['codec']['codec']} {s['codec']['preset']}, "
+        f"size {s['working_size']}, batch {s['batch']}, {s['dtype']}: decode+encode alone "
+        f"{s['decode_encode_fps']:.1f} fps, networks alone {s['network_fps']:.2f}, model stage alone "
+        f"{s['model_fps']:.2f} ({s['non_network_ms_per_frame']:.1f} ms/frame outside the networks), end to end "
+        f"{s['end_to_end_fps']:.2f} fps ({100 * s['end_to_end_vs_model']:.0f}% of the model stage, "
+        f"{100 * s['end_to_end_vs_decode_encode']:.0f}% of decode+encode){peak}"
+    )

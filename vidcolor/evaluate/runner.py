@@ -4,11 +4,12 @@ For a video the input is each frame's luminance, the reference is frame ``ref_fr
 and the other frames are scored. For a folder of colour images the first image (sorted by name) is the reference.
 Methods: gray (ab = 0), reinhard (global Lab mean/std transfer), auto (automatic colorization: no reference),
 transfer (coarse T_ab), paper (the paper's chain: refinement fed from T_ab), match (matched ab alone), exemplar (the
-full chain as `image` uses it, with the predictor's hint source), memory (exemplar + the shot's propagation memory,
-frames in order: what `run` does), match-frozen / exemplar-frozen (the same with the frozen matcher and the
-sparse-hint refinement: the chain before the learned parts), oracle (the sparse-hint U-Net fed with hints from the
-ground truth), oracle-match (the refiner fed with the ground truth's own cell colours as a perfect match).
-All frames of every sequence are scored unless ``max_frames`` is given.
+full chain as `image` uses it, with the predictor's hint source: exact CIE L kept, RGB out), exemplar_yuv (the same
+chain as `run` uses it: the frame's own luma plane in and passed through, chroma planes out, shown as a player decodes
+them), memory (exemplar + the shot's propagation memory, frames in order), match-frozen / exemplar-frozen (the same
+with the frozen matcher and the sparse-hint refinement: the chain before the learned parts), oracle (the sparse-hint
+U-Net fed with hints from the ground truth), oracle-match (the refiner fed with the ground truth's own cell colours as
+a perfect match). All frames of every sequence are scored unless ``max_frames`` is given.
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ from vidcolor.errors import VidcolorError
 from vidcolor.evaluate import metrics
 from vidcolor.evaluate.baselines import gray_ab, reinhard_ab
 from vidcolor.io.image import IMAGE_EXTS, check_image, is_grayscale, read_image
-from vidcolor.io.media import iter_rgb_frames
+from vidcolor.io.media import iter_rgb_frames, probe
+from vidcolor.io.yuv import SWS_COLORSPACES, PlanarFormat, planar_to_rgb, rgb_to_planar
 from vidcolor.matching import cell_means
 from vidcolor.memory import MatchMemory
 from vidcolor.models.correspond import upsample_cells
 from vidcolor.predictor import Predictor, working_shape
 
 METHODS = (
-    "gray", "reinhard", "auto", "transfer", "paper", "match-frozen", "exemplar-frozen", "match", "exemplar", "memory",
-    "oracle", "oracle-match",
+    "gray", "reinhard", "auto", "transfer", "paper", "match-frozen", "exemplar-frozen", "match", "exemplar",
+    "exemplar_yuv", "memory", "oracle", "oracle-match",
 )  # fmt: skip
 NETWORK_METHODS = {
     "auto": "colorizer",
@@ -47,6 +49,7 @@ NETWORK_METHODS = {
     "exemplar-frozen": "decoder",
     "match": "decoder",
     "exemplar": "decoder",
+    "exemplar_yuv": "decoder",
     "memory": "decoder",
     "oracle": "colorizer",
     "oracle-match": "refiner",
@@ -64,6 +67,7 @@ class Sequence:
     frames: list[np.ndarray]  # colour ground truth, scored
     reference: np.ndarray  # colour reference
     temporal: bool  # frames are consecutive video frames (CDC and warp error apply)
+    colorspace: int = 6  # AVColorSpace of the source (BT.601 when unknown): the matrix of its luma plane
 
 
 def load_sequence(path: str, max_frames: int | None, ref_frame: int = 0, ref: str | None = None) -> Sequence:
@@ -88,7 +92,8 @@ def load_sequence(path: str, max_frames: int | None, ref_frame: int = 0, ref: st
     scored = frames[:ref_frame] + frames[ref_frame + 1 :]
     if is_grayscale(frames[len(frames) // 2]):
         raise VidcolorError(f"{p}: ground truth must be in colour, this video is grayscale")
-    return Sequence(p.stem, scored, reference, temporal=True)
+    space = probe(p).colorspace
+    return Sequence(p.stem, scored, reference, temporal=True, colorspace=space if space in SWS_COLORSPACES else 6)
 
 
 def _batches(frames: list[np.ndarray], batch: int) -> list[list[np.ndarray]]:
@@ -107,6 +112,18 @@ def _recombine(l_full: torch.Tensor, ab: torch.Tensor) -> list[np.ndarray]:
         ab = F.interpolate(ab, size=l_full.shape[-2:], mode="bilinear", align_corners=False)
     rgb = lab_to_rgb_keep_l(l_full, ab)
     return list((rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+
+def _through_planes(predictor: Predictor, frames: list[np.ndarray], reference, colorspace: int) -> list[np.ndarray]:
+    """`run`'s path on colour ground truth: each frame's luma plane (its own matrix, limited range, 4:2:0 where the
+    size allows) -> the model stage's chroma planes -> the RGB a player shows for luma + chroma."""
+    from vidcolor.chroma_stage import ChromaStage
+
+    h, w = frames[0].shape[:2]
+    fmt = PlanarFormat(w, h, 8, False, colorspace, 2 if h % 2 == 0 and w % 2 == 0 else 1, 8)
+    luma = np.stack([rgb_to_planar(f, fmt)[0] for f in frames])
+    chroma = ChromaStage(predictor, fmt)(luma, reference)
+    return [planar_to_rgb(y, c, fmt) for y, c in zip(luma, chroma, strict=True)]
 
 
 def colorize_sequence(
@@ -142,6 +159,8 @@ def colorize_sequence(
             for method, key in STAGE_OF.items():
                 if method in methods:  # photos (no shot to remember): the memory row is the exemplar row
                     outputs[method] += _recombine(l_full, stages[key if key in stages else "exemplar_match"])
+            if "exemplar_yuv" in methods:
+                outputs["exemplar_yuv"] += _through_planes(predictor, chunk, reference, seq.colorspace)
             if frozen is not None:
                 stages = frozen.stages(l_small, frozen_ref, every=["match"])
                 for method, key in FROZEN_STAGE_OF.items():

@@ -1,4 +1,4 @@
-"""Video output with PyAV: colour frames -> encoded chunks -> the final file with the original audio.
+"""Video output with PyAV: planar Y'CbCr frames -> encoded chunks -> the final file with the original audio.
 
 A run encodes its frames into chunk files inside a work folder (MP4: exact integer time bases, the encoder's
 negative start dts kept through edit lists), so a crash loses at most one chunk. ``assemble`` then muxes the
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -21,9 +22,14 @@ from vidcolor.errors import VidcolorError
 from vidcolor.io.media import VideoInfo
 from vidcolor.io.streams import PacketClock, StreamPlan, plan_streams
 from vidcolor.io.subtitles import SubtitleTrackMaker, cue_payload, cue_text
+from vidcolor.io.yuv import PlanarFormat, planar_frame
 
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-SWS_COLORSPACES = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}  # AVColorSpace -> swscale matrix (601 == 470BG)
+
+
+NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p4", "medium": "p5",
+                 "slow": "p6", "slower": "p7", "veryslow": "p7"}
+AUTO_CANDIDATES = ("h264_nvenc",)  # tried in turn by --codec auto; libx264 when none opens
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,38 @@ class EncodeSettings:
     preset: str = "medium"
 
     def options(self) -> dict[str, str]:
+        """Encoder options; crf 0 means lossless (x264: qp 0, the only lossless mode at 10 bits)."""
+        if self.codec.endswith("_nvenc"):
+            quality = {"tune": "lossless"} if self.crf == 0 else {"rc": "vbr", "cq": str(self.crf)}
+            return {"preset": NVENC_PRESETS.get(self.preset, self.preset), **quality}
+        if self.crf == 0 and self.codec == "libx264":
+            return {"qp": "0", "preset": self.preset}
+        if self.crf == 0 and self.codec == "libx265":
+            return {"preset": self.preset, "x265-params": "lossless=1"}
         return {"crf": str(self.crf), "preset": self.preset}
+
+
+def encoder_opens(codec: str) -> bool:
+    """Whether ``codec`` opens on this machine (hardware encoders fail here without their device)."""
+    try:
+        cc = av.CodecContext.create(codec, "w")
+        cc.width, cc.height, cc.pix_fmt = 256, 256, "yuv420p"
+        cc.time_base = Fraction(1, 25)
+        cc.open()
+    except (av.error.FFmpegError, ValueError, OSError):
+        return False
+    return True
+
+
+def resolve_codec(settings: EncodeSettings) -> tuple[EncodeSettings, str]:
+    """``--codec auto``: the first hardware encoder that opens (NVENC), else libx264. Returns the settings to use
+    and a note saying which encoder it is and why."""
+    if settings.codec != "auto":
+        return settings, settings.codec
+    for codec in AUTO_CANDIDATES:
+        if encoder_opens(codec):
+            return replace(settings, codec=codec), f"{codec} (auto)"
+    return replace(settings, codec="libx264"), f"libx264 (auto: {', '.join(AUTO_CANDIDATES)} did not open)"
 
 
 def output_format(path: Path) -> str:
@@ -55,20 +92,13 @@ def _mux_options(info: VideoInfo, fmt: str) -> dict[str, str]:
     return _exact_mp4(info) if fmt in ("mp4", "mov") else {"avoid_negative_ts": "disabled"}
 
 
-def colour_tags(info: VideoInfo) -> tuple[int, int]:
-    """(AVColorSpace, AVColorRange) to encode with: the source's, else BT.709 for HD / BT.601 for SD, limited."""
-    space = info.colorspace if info.colorspace in SWS_COLORSPACES else (1 if info.height >= 720 else 6)
-    rng = info.color_range if info.color_range in (1, 2) else 1
-    return space, rng
-
-
 class ChunkWriter:
-    """Encodes (pts, RGB frame) pairs into ``chunk-NNNNN.mp4`` files of ``chunk_frames`` frames each."""
+    """Encodes (pts, luma, chroma) planes into ``chunk-NNNNN.mp4`` files of ``chunk_frames`` frames each."""
 
-    def __init__(self, work_dir: Path, info: VideoInfo, settings: EncodeSettings, first_chunk: int = 0) -> None:
-        self.work_dir, self.info, self.settings = work_dir, info, settings
-        self.pix_fmt = "yuv420p" if info.width % 2 == 0 and info.height % 2 == 0 else "yuv444p"
-        self.colorspace, self.color_range = colour_tags(info)
+    def __init__(
+        self, work_dir: Path, info: VideoInfo, settings: EncodeSettings, fmt: PlanarFormat, first_chunk: int = 0
+    ) -> None:
+        self.work_dir, self.info, self.settings, self.fmt = work_dir, info, settings, fmt
         self.number = first_chunk
         self.container = self.stream = None
         self.frames = 0
@@ -80,11 +110,11 @@ class ChunkWriter:
             s = self.container.add_stream(self.settings.codec, rate=self.info.rate, options=self.settings.options())
         except (av.error.FFmpegError, ValueError) as exc:
             raise VidcolorError(f"--codec {self.settings.codec}: cannot encode with it ({exc})") from None
-        s.width, s.height, s.pix_fmt = self.info.width, self.info.height, self.pix_fmt
+        s.width, s.height, s.pix_fmt = self.info.width, self.info.height, self.fmt.pix_fmt
         s.codec_context.time_base = self.info.time_base
         s.time_base = self.info.time_base
         cc = s.codec_context
-        cc.colorspace, cc.color_range = self.colorspace, self.color_range
+        cc.colorspace, cc.color_range = self.fmt.colorspace, self.fmt.color_range
         if self.info.color_primaries not in (0, 2):
             cc.color_primaries = self.info.color_primaries
         if self.info.color_trc not in (0, 2):
@@ -94,18 +124,15 @@ class ChunkWriter:
         self.stream = s
         self.frames = 0
 
-    def write(self, pts: int, rgb: np.ndarray) -> None:
-        if rgb.shape != (self.info.height, self.info.width, 3):
-            raise VidcolorError(
-                f"internal: frame of shape {rgb.shape} for a {self.info.width}x{self.info.height} video"
-            )
+    def write(self, pts: int, luma: np.ndarray, chroma: np.ndarray) -> None:
+        """luma (H, W) and chroma (2, h, w) codes of the planar format: no conversion on the way to the encoder."""
         if self.container is None:
             self._open()
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-            format=self.pix_fmt, dst_colorspace=SWS_COLORSPACES[self.colorspace], dst_color_range=self.color_range
-        )
+        try:
+            frame = planar_frame(luma, chroma, self.fmt)
+        except ValueError as exc:
+            raise VidcolorError(f"internal: {exc}") from None
         frame.pts, frame.time_base = pts, self.info.time_base
-        frame.colorspace, frame.color_range = self.colorspace, self.color_range
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.frames += 1

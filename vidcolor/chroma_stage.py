@@ -1,0 +1,114 @@
+"""The model stage of `vidcolor run`: a batch of luma planes in, their chroma planes out.
+
+Per batch: luma codes -> (device) L of each code by table lookup -> the predictor's ab at chroma resolution ->
+Cb/Cr codes from L + ab with the output's matrix and range, chroma limited to the gamut in closed form
+(vidcolor/chroma.py). Only the chroma crosses back to the host: for 4:2:0 half the bytes of the luma that came in.
+
+On CUDA the transfers overlap the work: luma goes up from pinned host buffers (a small ring, each slot reused only
+after its copy has finished), chroma comes down on a side stream into pinned buffers, and ``submit`` returns before
+the batch is done, so the caller can queue the next batch first (``ahead`` batches in flight). On the CPU
+``submit`` computes at once and nothing is pinned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vidcolor.chroma import YCbCr, chroma_planes, luma_l_table
+from vidcolor.io.yuv import PlanarFormat
+from vidcolor.predictor import Predictor, Reference
+
+RING_DEPTH = 4  # pinned buffers per shape: more than the batches in flight plus the one being filled
+
+
+class _PinnedRing:
+    """Pinned host tensors per (shape, dtype), handed out in turn; a slot is reused after its event completes."""
+
+    def __init__(self, depth: int = RING_DEPTH) -> None:
+        self.depth = depth
+        self.slots: dict[tuple, list[list]] = {}
+        self.turn: dict[tuple, int] = {}
+
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        key = (tuple(shape), dtype)
+        if key not in self.slots:
+            if len(self.slots) >= 4:  # shapes change rarely (last batch of a shot): keep a few
+                old = next(iter(self.slots))
+                self.slots.pop(old), self.turn.pop(old)
+            self.slots[key] = [[torch.empty(shape, dtype=dtype).pin_memory(), None] for _ in range(self.depth)]
+            self.turn[key] = 0
+        slot = self.slots[key][self.turn[key]]
+        self.turn[key] = (self.turn[key] + 1) % self.depth
+        if slot[1] is not None:
+            slot[1].synchronize()  # the copy that last used this buffer has finished
+        return slot
+
+    @staticmethod
+    def done(slot: list, event) -> None:
+        slot[1] = event
+
+
+@dataclass
+class Pending:
+    """A submitted batch; ``result()`` waits for it and returns (N, 2, h, w) chroma codes (uint8 or uint16)."""
+
+    host: torch.Tensor
+    event: object | None = None  # torch.cuda.Event of the download, None when computed already
+
+    def result(self) -> np.ndarray:
+        if self.event is not None:
+            self.event.synchronize()
+        out = self.host.numpy()
+        out = out.view(np.uint16) if out.dtype == np.int16 else out  # 10-bit codes never reach the sign bit
+        return out.copy() if self.event is not None else out  # a pinned buffer is reused: copy it out
+
+
+class ChromaStage:
+    def __init__(self, predictor: Predictor, fmt: PlanarFormat) -> None:
+        self.predictor, self.fmt = predictor, fmt
+        self.spec = YCbCr.for_colorspace(fmt.colorspace, fmt.bits, fmt.full_range, fmt.subsampling)
+        self.l_table = luma_l_table(self.spec).to(predictor.device)
+        self.cuda = predictor.device.type == "cuda"
+        self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
+        if self.cuda:
+            self.inputs, self.outputs = _PinnedRing(), _PinnedRing()
+            self.side = torch.cuda.Stream(predictor.device)
+
+    def __call__(self, luma: np.ndarray, reference: Reference | None, hint_seed: int = 0) -> np.ndarray:
+        """(N, H, W) luma codes -> (N, 2, h, w) chroma codes of the same dtype (``fmt.chroma_shape``)."""
+        return self.submit(luma, reference, hint_seed).result()
+
+    @torch.no_grad()
+    def compute(self, luma: torch.Tensor, reference: Reference | None, hint_seed: int = 0) -> torch.Tensor:
+        """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) int16 chroma codes on the device."""
+        l_full = self.l_table[luma.long()]
+        ab = self.predictor.predict_ab(l_full, reference, hint_seed, size=self.fmt.chroma_shape)
+        return chroma_planes(luma, ab, self.spec).to(torch.int16 if self.fmt.bits > 8 else torch.uint8)
+
+    def submit(self, luma: np.ndarray, reference: Reference | None, hint_seed: int = 0) -> Pending:
+        if luma.ndim != 3 or luma.shape[1:] != (self.fmt.height, self.fmt.width):
+            raise ValueError(f"luma of shape {luma.shape} for a {self.fmt.width}x{self.fmt.height} video")
+        host = torch.from_numpy(np.ascontiguousarray(luma).view(np.int16) if luma.dtype == np.uint16 else luma)
+        if not self.cuda:
+            return Pending(self.compute(host[:, None], reference, hint_seed))
+        slot = self.inputs.take(host.shape, host.dtype)
+        slot[0].copy_(host)
+        device_luma = slot[0].to(self.predictor.device, non_blocking=True)
+        uploaded = torch.cuda.Event()
+        uploaded.record()
+        self.inputs.done(slot, uploaded)
+        codes = self.compute(device_luma[:, None], reference, hint_seed)
+        computed = torch.cuda.Event()
+        computed.record()
+        out = self.outputs.take(codes.shape, codes.dtype)
+        with torch.cuda.stream(self.side):
+            self.side.wait_event(computed)
+            out[0].copy_(codes, non_blocking=True)
+            downloaded = torch.cuda.Event()
+            downloaded.record(self.side)
+        codes.record_stream(self.side)
+        self.outputs.done(out, downloaded)
+        return Pending(out[0], downloaded)

@@ -1,0 +1,210 @@
+"""Streaming figures of `vidcolor bench`: one clip, the run's own path, timed in parts and whole.
+
+- decode + encode alone: decode -> luma plane -> planar frame with neutral chroma -> encode, same codec settings
+  (what `run` costs without the model stage);
+- network alone: the predictor's chain at the clip's working shape on L already there (no per-frame I/O);
+- model stage alone: the run's model stage (chroma_stage.py) on the decoded luma planes: upload, L lookup, the
+  chain, chroma from L + ab at chroma resolution, download. Its difference to the network alone is the per-frame
+  cost outside the networks;
+- end to end: the whole `run` (decode, model, encode, mux) on the same frames, including start-up.
+The model stage and the networks are timed in a thread of their own, as `run` drives them.
+CUDA figures are synchronised; peak GPU memory is read over the model stage.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from vidcolor.chroma_stage import ChromaStage
+from vidcolor.io.encode import EncodeSettings, resolve_codec
+from vidcolor.io.media import probe
+from vidcolor.io.yuv import PlanarFormat, frame_luma, plan_planar, planar_frame
+from vidcolor.predictor import Predictor, working_shape
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def synthetic_clip(path: Path, width: int, height: int, frames: int, fps: int = 24) -> Path:
+    """A moving colour pattern encoded with libx264 (the project's own test media)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"crf": "23", "preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            r = 127 + 100 * np.sin((x + 4 * i) / 37.0)
+            g = 127 + 100 * np.cos((y - 3 * i) / 29.0)
+            b = 127 + 100 * np.sin((x + y + 5 * i) / 53.0)
+            img = np.stack([r, g, b], -1).clip(0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def decode_encode_fps(clip: Path, fmt: PlanarFormat, encode: EncodeSettings, max_frames: int):
+    """(fps of decode -> luma -> planar frame -> encode alone, the luma planes, the first frame in RGB)."""
+    lumas, first_rgb = [], None
+    neutral = np.full((2, *fmt.chroma_shape), 1 << (fmt.bits - 1), fmt.dtype)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        with av.open(str(clip)) as src, av.open(str(Path(tmp) / "out.mp4"), "w") as dst:
+            vin = src.streams.video[0]
+            vin.thread_type = "AUTO"
+            vout = dst.add_stream(encode.codec, rate=vin.average_rate or 24, options=encode.options())
+            vout.width, vout.height, vout.pix_fmt = fmt.width, fmt.height, fmt.pix_fmt
+            for frame in src.decode(vin):
+                if len(lumas) >= max_frames:
+                    break
+                if first_rgb is None:
+                    first_rgb = frame.to_ndarray(format="rgb24").copy()
+                lumas.append(frame_luma(frame, fmt))
+                for packet in vout.encode(planar_frame(lumas[-1], neutral, fmt)):
+                    dst.mux(packet)
+            for packet in vout.encode():
+                dst.mux(packet)
+        elapsed = time.perf_counter() - t0
+    return len(lumas) / elapsed, lumas, first_rgb
+
+
+def network_fps(predictor: Predictor, fmt: PlanarFormat, batch: int, reference, repeats: int = 3) -> float:
+    """Frames per second of the chain alone at the clip's working shape (L already on the device)."""
+    hs, ws = working_shape(fmt.height, fmt.width, predictor.size)
+    l_small = (torch.rand(batch, 1, hs, ws, generator=torch.Generator().manual_seed(0)) * 100).to(predictor.device)
+    with torch.no_grad():
+        predictor.stages(l_small, reference)
+        _sync(predictor.device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            predictor.stages(l_small, reference)
+        _sync(predictor.device)
+    return batch * repeats / (time.perf_counter() - t0)
+
+
+def model_fps(stage: ChromaStage, lumas: list[np.ndarray], batch: int, reference) -> tuple[float, float | None]:
+    """(frames per second of the model stage as `run` drives it, peak GPU memory in GB or None)."""
+    device = stage.predictor.device
+    stage(np.stack(lumas[:batch]), reference)  # warm-up
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    in_flight = []
+    for start in range(0, len(lumas), batch):
+        in_flight.append(stage.submit(np.stack(lumas[start : start + batch]), reference))
+        while len(in_flight) > stage.ahead:
+            in_flight.pop(0).result()
+    for pending in in_flight:
+        pending.result()
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None
+    return len(lumas) / seconds, peak
+
+
+def end_to_end_fps(predictor: Predictor, source: Path, frames: int, reference_rgb, tmp: Path, encode, batch) -> float:
+    """Frames per second of the whole `vidcolor run` path (decode, model, encode, audio mux) on ``source``,
+    limited to ``frames`` frames when the clip is longer (same work, same reference)."""
+    from vidcolor.io.image import write_image
+    from vidcolor.pipeline import RunOptions, VideoJob
+    from vidcolor.refs import plan_references
+
+    clip = source
+    if frames < _count_frames(source):
+        clip = tmp / "e2e-clip.mp4"
+        _cut(source, clip, frames)
+    write_image(tmp / "ref.png", reference_rgb)
+    job = VideoJob(
+        clip,
+        tmp / "e2e-out.mp4",
+        plan_references(str(tmp / "ref.png")),
+        lambda: predictor,
+        RunOptions(batch=batch, chunk_frames=240, encode=encode),
+    )
+    t0 = time.perf_counter()
+    summary = job.run()
+    return summary.frames / (time.perf_counter() - t0)
+
+
+def _count_frames(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.demux(c.streams.video[0]) if _.size)
+
+
+def _cut(source: Path, dest: Path, frames: int) -> None:
+    """Stream-copy the first packets of a clip so that it decodes to at least ``frames`` frames."""
+    with av.open(str(source)) as src, av.open(str(dest), "w") as out:
+        vin = src.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        count = 0
+        for packet in src.demux(vin):
+            if packet.size == 0:
+                continue
+            if count >= frames and packet.is_keyframe:
+                break
+            packet.stream = vout
+            out.mux(packet)
+            count += 1
+
+
+def in_thread(fn, *args):
+    """``fn(*args)`` in a fresh thread, as `run` runs its model stage (measured on the 2-core CPU under load: torch
+    ops called from the main thread there waited several ms each for the second intra-op thread)."""
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(fn(*args)), name="vidcolor-bench-model")
+    worker.start()
+    worker.join()
+    if not out:
+        raise RuntimeError("the timed stage failed (see the traceback above)")
+    return out[0]
+
+
+def stream_row(predictor: Predictor, clip: Path, label: str, max_frames: int, encode: EncodeSettings, batch: int):
+    """Every streaming figure for one clip, working size, batch and the predictor's current dtype."""
+    encode, encoder = resolve_codec(encode)
+    fmt = plan_planar(probe(clip), encode.codec)
+    io_fps, lumas, first_rgb = decode_encode_fps(clip, fmt, encode, max_frames)
+    reference = predictor.prepare_reference(first_rgb)
+    stage = ChromaStage(predictor, fmt)
+    alone, peak = in_thread(model_fps, stage, lumas, batch, reference)
+    net = in_thread(network_fps, predictor, fmt, batch, reference)
+    with tempfile.TemporaryDirectory() as tmp:
+        e2e = end_to_end_fps(predictor, clip, len(lumas), first_rgb, Path(tmp), encode, batch)
+    dtype = {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[predictor.amp_dtype]
+    return {
+        "clip": label,
+        "frames": len(lumas),
+        "resolution": f"{fmt.width}x{fmt.height}",
+        "pix_fmt": fmt.pix_fmt,
+        "codec": {"codec": encode.codec, "note": encoder, "crf": encode.crf, "preset": encode.preset},
+        "working_size": predictor.size,
+        "batch": batch,
+        "dtype": dtype,
+        "hints": predictor.hints,
+        "decode_encode_fps": io_fps,
+        "network_fps": net,
+        "model_fps": alone,
+        "non_network_ms_per_frame": 1000 * max(0.0, 1 / alone - 1 / net),
+        "end_to_end_fps": e2e,
+        "end_to_end_vs_model": e2e / alone,
+        "end_to_end_vs_decode_encode": e2e / io_fps,
+        "peak_gpu_memory_gb": peak,
+    }
+
+
+def synthetic_clips(sizes: list[tuple[int, int]], frames: int, folder: Path) -> list[tuple[Path, str]]:
+    return [
+        (synthetic_clip(folder / f"clip-{w}x{h}.mp4", w, h, frames), f"synthetic {w}x{h}, {frames} frames")
+        for w, h in sizes
+    ]
+
