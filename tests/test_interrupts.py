@@ -61,11 +61,11 @@ def test_disk_full_keeps_finished_chunks_and_resume_completes(tmp_path, ref, mon
     original = ChunkWriter.write
     written = []
 
-    def fills_the_disk(self, pts, rgb):
+    def fills_the_disk(self, pts, *planes):
         if len(written) >= 10:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         written.append(pts)
-        return original(self, pts, rgb)
+        return original(self, pts, *planes)
 
     monkeypatch.setattr(ChunkWriter, "write", fills_the_disk)
     out = tmp_path / "out.mp4"
