@@ -19,8 +19,6 @@ would leave the RGB gamut. Two hint sources:
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -28,7 +26,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from vidcolor import weights
 from vidcolor.color import (
     denormalize_ab,
     gray_u8_to_l,
@@ -39,9 +36,9 @@ from vidcolor.color import (
     rgb_to_l,
     rgb_to_lab,
 )
-from vidcolor.config import ColorizerConfig, MatcherConfig, TransferConfig
-from vidcolor.errors import VidcolorError, WeightsError
+from vidcolor.errors import VidcolorError
 from vidcolor.hints import apply_hints, hint_pattern
+from vidcolor.loading import load_networks
 from vidcolor.matching import Matcher, cell_means
 from vidcolor.memory import MatchMemory
 from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
@@ -49,9 +46,7 @@ from vidcolor.models.correspond import upsample_cells
 from vidcolor.models.matcher import MatcherHead
 from vidcolor.preflight import MAX_SIZE, MIN_SIZE, check_size  # noqa: F401 - re-exported
 
-RANDOM_WEIGHTS_ENV = "VIDCOLOR_TEST_RANDOM_WEIGHTS"  # test-only switch: random-init sub-nets when untrained
 HINT_SOURCES = ("match", "transfer")
-MATCHERS = ("learned", "frozen")
 
 
 @dataclass(frozen=True)
@@ -153,24 +148,10 @@ class Predictor:
 
         ``matcher="learned"`` takes the learned matching head and the refiner when the manifest has them (else the
         frozen matcher and the sparse-hint chain, as before they were trained); ``"frozen"`` never takes them."""
-        if matcher not in MATCHERS:
-            raise VidcolorError(f"--matcher {matcher}: choose one of {', '.join(MATCHERS)}")
         size = check_size(size)
         dev = pick_device(device)
-        vgg_path = weights.resolve_vgg(vgg) if need_transfer else None  # fail fast, before loading anything
-        allow_random = os.environ.get(RANDOM_WEIGHTS_ENV) == "1"
-        name = weights.default_colorizer(dev.type)
-        colorizer = _load_or_random(name, ColorizerNet, ColorizerConfig, allow_random) if need_colorizer else None
-        transfer = None
-        if need_transfer:
-            transfer = _load_or_random("decoder", TransferNet, TransferConfig, allow_random, attr="decoder")
-            transfer.encoder.load_caffe_state_dict(weights.load_vgg_state(vgg_path))
-        learned = matcher == "learned" and weights.has_trained("matcher")
-        head = _load_or_random("matcher", MatcherHead, MatcherConfig, False) if learned and need_transfer else None
-        refiner = None
-        if learned and need_colorizer and weights.has_trained(REFINER):
-            refiner = _load_or_random(REFINER, ColorizerNet, ColorizerConfig, False)
-        return cls(transfer, colorizer, dev, size, head=head, refiner=refiner, **kw)
+        nets = load_networks(vgg, dev.type, need_transfer, need_colorizer, matcher)
+        return cls(nets.transfer, nets.colorizer, dev, size, head=nets.head, refiner=nets.refiner, **kw)
 
     # ------------------------------------------------------------------ references
     def _autocast(self):
@@ -347,28 +328,3 @@ def pick_device(device: str | torch.device) -> torch.device:
         return torch.device(device)
     except RuntimeError:
         raise VidcolorError(f"--device {device}: not a device (use auto, cpu or cuda)") from None
-
-
-REFINER = "refiner-small"
-
-
-def _load_or_random(name, model_cls, cfg_cls, allow_random: bool, attr: str | None = None):
-    try:
-        state, entry = weights.load_trained(name)
-    except WeightsError as exc:
-        if not allow_random:
-            raise WeightsError(
-                f"{exc}. vidcolor refuses to colorize with untrained networks "
-                f"(tests may set {RANDOM_WEIGHTS_ENV}=1 for random-init weights)"
-            ) from None
-        msg = f"{name} uses RANDOM-INIT weights ({RANDOM_WEIGHTS_ENV}=1, test mode): output is meaningless"
-        print(f"vidcolor: warning: {msg}", file=sys.stderr)
-        torch.manual_seed(0)
-        return model_cls(cfg_cls())
-    model = model_cls(cfg_cls.from_dict(entry["config"]))
-    target = getattr(model, attr) if attr else model
-    try:
-        target.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsError(f"{name}: weights do not fit the manifest's architecture ({exc})") from None
-    return model
