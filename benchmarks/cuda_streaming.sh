@@ -5,10 +5,11 @@
 # Prepare once here with `bash benchmarks/device_setup.sh fetch`; the device call carries .whl.
 set -euo pipefail
 source benchmarks/device_setup.sh install
+results="${OUT:-benchmarks/results}"  # on a lent device only what is under $OUT comes back
 python -m pytest tests -q -k cuda
 python -m vidcolor bench --sizes "" --stream-sizes 1920x1080 --stream-batch 8 --stream-dtypes bf16 --preset veryfast \
-  --clip-frames 240 --json benchmarks/results/bench-cuda-1080p-veryfast.json
+  --clip-frames 240 --json "$results"/bench-cuda-1080p-veryfast.json
 python -m vidcolor bench --sizes "" --stream-sizes 3840x2160 --stream-batch 8 --stream-dtypes bf16 --preset ultrafast \
-  --clip-frames 120 --json benchmarks/results/bench-cuda-4k-ultrafast.json
+  --clip-frames 120 --json "$results"/bench-cuda-4k-ultrafast.json
 python -m vidcolor bench --sizes "" --stream-sizes 1920x1080 --stream-batch 8 --stream-dtypes bf16 --codec auto \
-  --clip-frames 240 --json benchmarks/results/bench-cuda-1080p-auto.json
+  --clip-frames 240 --json "$results"/bench-cuda-1080p-auto.json
