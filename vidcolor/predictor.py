@@ -27,22 +27,18 @@ import torch
 from torch.nn import functional as F
 
 from vidcolor.color import (
-    denormalize_ab,
     gray_u8_to_l,
-    lab_to_rgb,
     lab_to_rgb_keep_l,
-    normalize_ab,
-    normalize_l,
     rgb_to_l,
     rgb_to_lab,
 )
 from vidcolor.errors import VidcolorError
-from vidcolor.hints import apply_hints, hint_pattern
+from vidcolor.hint_sources import DenseRefiner, MatchHints, SparseRefiner, TransferHints
+from vidcolor.hints import hint_pattern
 from vidcolor.loading import load_networks
-from vidcolor.matching import Matcher, cell_means
+from vidcolor.matching import Matcher
 from vidcolor.memory import MatchMemory
 from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
-from vidcolor.models.correspond import upsample_cells
 from vidcolor.models.matcher import MatcherHead
 from vidcolor.preflight import MAX_SIZE, MIN_SIZE, check_size  # noqa: F401 - re-exported
 
@@ -127,10 +123,18 @@ class Predictor:
         self.transfer = transfer.to(self.device, memory_format=layout).eval() if transfer is not None else None
         self.colorizer = colorizer.to(self.device, memory_format=layout).eval() if colorizer is not None else None
         self.refiner = refiner.to(self.device, memory_format=layout).eval() if refiner is not None else None
-        head = head.to(self.device).eval() if head is not None else None
-        self.matcher = Matcher(self.transfer.encoder, head, self._autocast) if self.transfer is not None else None
         self.hint_density, self.hint_patch = hint_density, hint_patch
         self._patterns: dict[tuple[int, int, int], torch.Tensor] = {}
+        # one object per refinement and per hint source (hint_sources.py)
+        self.sparse = SparseRefiner(self.colorizer, hint_patch, self._autocast) if colorizer is not None else None
+        self.dense = DenseRefiner(self.refiner, self._autocast) if refiner is not None else None
+        self.matcher = self.match_hints = self.transfer_hints = None
+        if self.transfer is not None:
+            head = head.to(self.device).eval() if head is not None else None
+            self.matcher = Matcher(self.transfer.encoder, head, self._autocast)
+            self.match_hints = MatchHints(self.matcher, self.sparse, self.dense)
+            if self.sparse is not None:
+                self.transfer_hints = TransferHints(self.transfer, self.sparse, self._autocast)
 
     # ------------------------------------------------------------------ construction from weight files
     @classmethod
@@ -251,70 +255,33 @@ class Predictor:
         if reference is not None and self.transfer is None:
             raise VidcolorError("this predictor was built without the transfer sub-net")
         if reference is None:
-            ab_auto = self._auto(l_small)
+            ab_auto = self.auto(l_small)
             return {"auto": ab_auto, "ab": ab_auto}
         out: dict[str, torch.Tensor] = {}
         mask = self.pattern(*l_small.shape[-2:], hint_seed)
         if want("auto"):
-            out["auto"] = self._auto(l_small)
+            out["auto"] = self.auto(l_small)
         if want("transfer", "paper") or self.hints == "transfer":
-            pre = self._auto(l_small, self.colorizer)  # the paper's pre-colorization
-            out.setdefault("auto", pre)
-            rgb_pre = lab_to_rgb(torch.cat([l_small, pre], dim=1))
-            with self._autocast():
-                rgb_t = self.transfer(rgb_pre, reference.stats).float()
-            out["transfer"] = rgb_to_lab(rgb_t.clamp(0, 1))[:, 1:]
-            out["paper"] = self.refine(l_small, out["transfer"], mask)
+            out = {**self.transfer_hints(l_small, reference, mask), **out}  # "auto" stays the automatic row
         if want("match", "exemplar_match", "memory") or self.hints == "match":
             keys = self.matcher.keys(l_small)
             if want("match", "exemplar_match") or memory is None:
-                out["match"], out["exemplar_match"] = self._from_match(l_small, keys, reference, mask)
+                out["match"], out["exemplar_match"] = self.match_hints(l_small, keys, reference, mask)
             if memory is not None:
-                out["memory_match"], out["memory"] = self._from_match(l_small, keys, reference, mask, memory)
+                out["memory_match"], out["memory"] = self.match_hints(l_small, keys, reference, mask, memory)
         if self.hints == "transfer":
             out["ab"] = out["paper"]
         else:
             out["ab"] = out["memory"] if memory is not None else out["exemplar_match"]
         return out
 
-    def _from_match(self, l_small, keys, reference: Reference, mask, memory: MatchMemory | None = None):
-        """Keys of the frames (N, C, h', w') matched to the reference's cells (and the memory's) -> (matched ab,
-        final ab), both (N, 2, h, w). With a memory: its use is counted and each frame's output is offered to it,
-        in order."""
-        ref_keys, ref_values, n_ref = reference.keys, reference.values, 0
-        if memory is not None:
-            ref_keys, ref_values, n_ref = memory.extend(ref_keys, ref_values)
-        ab_cells, conf_cells, best = self.matcher.warp(keys, ref_keys, ref_values)
-        size = l_small.shape[-2:]
-        ab_match = upsample_cells(ab_cells, l_small)
-        weight = F.interpolate(conf_cells, size=size, mode="bilinear", align_corners=False)
-        if self.refiner is not None:  # the refiner outputs a correction of the matched ab
-            with self._autocast():
-                correction = self.refiner(normalize_l(l_small), normalize_ab(ab_match), weight).float()
-            final = ab_match + denormalize_ab(correction)
-        else:
-            final = weight * ab_match + (1 - weight) * self.refine(l_small, ab_match, mask)
-        if memory is not None:
-            memory.count_uses(best, n_ref)
-            out_cells = cell_means(final, keys.shape[-2:])
-            for i in range(len(keys)):
-                memory.write(keys[i], out_cells[i], conf_cells[i])
-        return ab_match, final
-
-    def _auto(self, l_small: torch.Tensor, net: ColorizerNet | None = None) -> torch.Tensor:
-        """Automatic colorization: the refiner with an empty match when trained, else the sparse-hint U-Net."""
-        n, _, hs, ws = l_small.shape
-        empty = torch.zeros(n, 2, hs, ws, device=l_small.device)
-        net = net or (self.refiner if self.refiner is not None else self.colorizer)
-        with self._autocast():
-            return denormalize_ab(net(normalize_l(l_small), empty, empty[:, :1]).float())
+    def auto(self, l_small: torch.Tensor) -> torch.Tensor:
+        """Automatic colorization: the dense refiner with an empty match when trained, else the sparse U-Net."""
+        return (self.dense or self.sparse).auto(l_small)
 
     def refine(self, l_small: torch.Tensor, ab_hint_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Refinement U-Net fed with hints sampled from ``ab_hint_source`` at ``mask`` (Lab units in and out)."""
-        hints = apply_hints(normalize_ab(ab_hint_source), mask, self.hint_patch)
-        with self._autocast():
-            ab = self.colorizer(normalize_l(l_small), hints, mask.expand(l_small.shape[0], -1, -1, -1))
-        return denormalize_ab(ab.float())
+        """The sparse-hint U-Net fed with hints sampled from ``ab_hint_source`` at ``mask`` (Lab units)."""
+        return self.sparse(l_small, ab_hint_source, mask)
 
 
 def pick_device(device: str | torch.device) -> torch.device:

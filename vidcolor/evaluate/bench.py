@@ -29,7 +29,6 @@ from torch.nn import functional as F
 from vidcolor.chroma import YCbCr, chroma_planes
 from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
 from vidcolor.evaluate.stream_bench import stream_row, synthetic_clips
-from vidcolor.hints import apply_hints
 from vidcolor.io.encode import EncodeSettings
 from vidcolor.memory import MatchMemory, MemoryConfig
 from vidcolor.predictor import Predictor
@@ -103,13 +102,10 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
         predictor.matcher.warp(predictor.matcher.keys(l_small), keys, values)
 
     def refine():
-        if predictor.refiner is not None:
-            with predictor._autocast():
-                predictor.refiner(normalize_l(l_small), ab_t, torch.ones_like(l_small))
-            return
-        hints = apply_hints(ab_t, mask, predictor.hint_patch)
-        with predictor._autocast():
-            predictor.colorizer(normalize_l(l_small), hints, mask.expand(batch, -1, -1, -1))
+        if predictor.dense is not None:
+            predictor.dense(l_small, denormalize_ab(ab_t), torch.ones_like(l_small))
+        else:
+            predictor.refine(l_small, denormalize_ab(ab_t), mask)
 
     def recombine():
         ab = F.interpolate(denormalize_ab(ab_t), size=(size, size), mode="bilinear", align_corners=False)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from vidcolor.color import denormalize_ab, lab_to_rgb_keep_l, normalize_ab, normalize_l, rgb_to_l, rgb_to_lab
+from vidcolor.color import lab_to_rgb_keep_l, rgb_to_l, rgb_to_lab
 from vidcolor.errors import VidcolorError
 from vidcolor.evaluate import metrics
 from vidcolor.evaluate.baselines import gray_ab, reinhard_ab
@@ -178,9 +178,7 @@ def colorize_sequence(
 def _oracle_match(predictor: Predictor, l_small: torch.Tensor, ab_gt: torch.Tensor) -> torch.Tensor:
     """The refiner fed with a perfect match: the ground truth's mean ab per 8 x 8 cell, confidence 1."""
     ab = upsample_cells(cell_means(ab_gt, (l_small.shape[-2] // 8, l_small.shape[-1] // 8)), l_small)
-    with predictor._autocast():
-        out = predictor.refiner(normalize_l(l_small), normalize_ab(ab), torch.ones_like(l_small))
-    return ab + denormalize_ab(out.float())
+    return predictor.dense(l_small, ab, torch.ones_like(l_small))
 
 
 def score(seq: Sequence, frames: list[np.ndarray], flows: metrics.FlowCache | None) -> dict[str, float]:
@@ -222,7 +220,7 @@ def evaluate(
             frozen = make_predictor(need_transfer=True, matcher="frozen")
     else:
         missing.update({m: "no learned matcher: same as the rows without -frozen" for m in FROZEN_STAGE_OF})
-    if predictor is not None and predictor.refiner is None:
+    if predictor is not None and predictor.dense is None:
         missing.setdefault("oracle-match", "no trained refiner")
     if only is not None:
         missing = {m: why for m, why in missing.items() if m in only}

@@ -1,0 +1,103 @@
+"""The chain at working size, one object per hint source and per refinement (Lab units in and out, (N, C, h, w)).
+
+- ``SparseRefiner``: the colorization sub-net fed sparse point hints (Xu et al.'s refinement); with no hints it is
+  the paper's automatic pre-colorization.
+- ``DenseRefiner``: the refiner that sees the whole match (L, the dense matched ab, its confidence) and outputs a
+  correction added to the match; with an empty match it is the automatic colorizer.
+- ``MatchHints`` (``--hints match``): frames matched to the reference's cells (and the shot's memory), the carried
+  colours refined by the dense refiner, or, without one, blended with the sparse refinement by confidence.
+- ``TransferHints`` (``--hints transfer``, the paper): pre-colorization -> transfer sub-net against the reference's
+  AdaIN statistics -> coarse T_ab -> sparse refinement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn import functional as F
+
+from vidcolor.color import denormalize_ab, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab
+from vidcolor.hints import apply_hints
+from vidcolor.matching import Matcher, cell_means
+from vidcolor.memory import MatchMemory
+from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.correspond import upsample_cells
+
+Autocast = Callable[[], object]
+
+
+class SparseRefiner:
+    def __init__(self, net: ColorizerNet, hint_patch: int, autocast: Autocast) -> None:
+        self.net, self.hint_patch, self.autocast = net, hint_patch, autocast
+
+    def __call__(self, l_small: torch.Tensor, ab_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Hints sampled from ``ab_source`` at ``mask`` (1, 1, h, w) -> refined ab."""
+        hints = apply_hints(normalize_ab(ab_source), mask, self.hint_patch)
+        with self.autocast():
+            ab = self.net(normalize_l(l_small), hints, mask.expand(l_small.shape[0], -1, -1, -1))
+        return denormalize_ab(ab.float())
+
+    def auto(self, l_small: torch.Tensor) -> torch.Tensor:
+        return _empty_input(self.net, l_small, self.autocast)
+
+
+class DenseRefiner:
+    def __init__(self, net: ColorizerNet, autocast: Autocast) -> None:
+        self.net, self.autocast = net, autocast
+
+    def __call__(self, l_small: torch.Tensor, ab_match: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+        """Matched ab and its confidence (N, 1, h, w) in [0, 1] -> matched ab + the net's correction."""
+        with self.autocast():
+            correction = self.net(normalize_l(l_small), normalize_ab(ab_match), confidence).float()
+        return ab_match + denormalize_ab(correction)
+
+    def auto(self, l_small: torch.Tensor) -> torch.Tensor:
+        return _empty_input(self.net, l_small, self.autocast)
+
+
+def _empty_input(net: ColorizerNet, l_small: torch.Tensor, autocast: Autocast) -> torch.Tensor:
+    """The U-Net with all-zero ab input and mask: automatic colorization."""
+    n, _, h, w = l_small.shape
+    empty = torch.zeros(n, 2, h, w, device=l_small.device)
+    with autocast():
+        return denormalize_ab(net(normalize_l(l_small), empty, empty[:, :1]).float())
+
+
+class MatchHints:
+    def __init__(self, matcher: Matcher, sparse: SparseRefiner | None, dense: DenseRefiner | None) -> None:
+        self.matcher, self.sparse, self.dense = matcher, sparse, dense
+
+    def __call__(self, l_small, keys, reference, mask, memory: MatchMemory | None = None):
+        """Keys of the frames (N, C, h', w') (``matcher.keys``) matched to the reference's cells (and the memory's)
+        -> (matched ab, final ab), both (N, 2, h, w). With a memory: its use is counted and each frame's output is
+        offered to it, in order."""
+        ref_keys, ref_values, n_ref = reference.keys, reference.values, 0
+        if memory is not None:
+            ref_keys, ref_values, n_ref = memory.extend(ref_keys, ref_values)
+        ab_cells, conf_cells, best = self.matcher.warp(keys, ref_keys, ref_values)
+        ab_match = upsample_cells(ab_cells, l_small)
+        weight = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
+        if self.dense is not None:
+            final = self.dense(l_small, ab_match, weight)
+        else:
+            final = weight * ab_match + (1 - weight) * self.sparse(l_small, ab_match, mask)
+        if memory is not None:
+            memory.count_uses(best, n_ref)
+            out_cells = cell_means(final, keys.shape[-2:])
+            for i in range(len(keys)):
+                memory.write(keys[i], out_cells[i], conf_cells[i])
+        return ab_match, final
+
+
+class TransferHints:
+    def __init__(self, transfer: TransferNet, sparse: SparseRefiner, autocast: Autocast) -> None:
+        self.transfer, self.sparse, self.autocast = transfer, sparse, autocast
+
+    def __call__(self, l_small, reference, mask) -> dict[str, torch.Tensor]:
+        """-> ``auto`` (the pre-colorization), ``transfer`` (T_ab) and ``paper`` (T_ab refined)."""
+        pre = self.sparse.auto(l_small)
+        with self.autocast():
+            rgb_t = self.transfer(lab_to_rgb(torch.cat([l_small, pre], dim=1)), reference.stats).float()
+        coarse = rgb_to_lab(rgb_t.clamp(0, 1))[:, 1:]
+        return {"auto": pre, "transfer": coarse, "paper": self.sparse(l_small, coarse, mask)}
