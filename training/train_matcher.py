@@ -18,6 +18,7 @@ share of the batches pools a view of an unrelated photo into the reference (teac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import random
 import sys
@@ -33,8 +34,9 @@ from training import common  # noqa: E402
 from training.data import ImageSource, list_images, split  # noqa: E402
 from training.pairs import CELL, distractor, make_pair  # noqa: E402
 from vidcolor import weights  # noqa: E402
-from vidcolor.color import caffe_preprocess, l_to_gray_rgb, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab  # noqa: E402
+from vidcolor.color import caffe_preprocess, l_to_gray_rgb, lab_to_rgb, rgb_to_lab  # noqa: E402
 from vidcolor.config import ColorizerConfig, MatcherConfig  # noqa: E402
+from vidcolor.hint_sources import DenseRefiner  # noqa: E402
 from vidcolor.models import ColorizerNet, VGGEncoder  # noqa: E402
 from vidcolor.models.correspond import TAU, descriptors, soft_warp, upsample_cells  # noqa: E402
 from vidcolor.models.matcher import MatcherHead  # noqa: E402
@@ -131,7 +133,7 @@ def refine(refiner, lab_t, ab_cells, conf_cells, empty: torch.Tensor | None = No
     if empty is not None:
         keep = (~empty).float().view(-1, 1, 1, 1).to(l.device)
         ab, conf = ab * keep, conf * keep
-    return ab + refiner(normalize_l(l), normalize_ab(ab), conf) * 110.0
+    return DenseRefiner(refiner, contextlib.nullcontext)(l, ab, conf)  # exactly as at inference
 
 
 def to_rgb_psnr(lab_t: torch.Tensor, ab: torch.Tensor) -> float:

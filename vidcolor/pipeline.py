@@ -10,6 +10,7 @@ encoded the chunks and the source's audio are muxed into a temporary file that i
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -24,12 +25,12 @@ from typing import TYPE_CHECKING
 
 import av
 
+from vidcolor.decode_stage import DecodeStage
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format, resolve_codec
-from vidcolor.io.media import VideoInfo, open_video, probe
+from vidcolor.io.media import VideoInfo, probe
 from vidcolor.io.streams import check_or_fail
-from vidcolor.io.timestamps import restore_pts
-from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table, plan_planar
+from vidcolor.io.yuv import PlanarFormat, plan_planar
 from vidcolor.refs import ReferencePlan
 
 if TYPE_CHECKING:  # torch is imported when the predictor is built, after every argument is checked
@@ -176,9 +177,8 @@ class VideoJob:
         self._warn_to = on_warning
         self.stop = threading.Event()
         self.errors: list[StageError] = []
-        self.stopped_early: str | None = None
         self.encoded = 0
-        self.cuts: list[int] = []  # frames where the inline detector found a cut
+        self.decoder: DecodeStage | None = None
         self.model: ModelStage | None = None
 
     def on_warning(self, message: str) -> None:
@@ -197,61 +197,11 @@ class VideoJob:
 
         return threading.Thread(target=target, name=f"vidcolor-{name}", daemon=True)
 
-    def _decode(self, out_q: queue.Queue, skip: int, info: VideoInfo) -> None:
-        """Frames as (index, pts, luma, shot number, first gray of that shot or None). Shots come from the plan, or
-        from the cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way).
-        Gray (full-range 8-bit, from the luma by table) only where a detector or reference matching needs it."""
-        from vidcolor.shots.detect import make_detector
-
-        detector = make_detector(self.plan.detector, self.plan.threshold) if self.plan.detector else None
-        to_gray = gray_table(self.fmt) if detector or self.plan.candidates else None
-        container = open_video(self.source)
-        failure: list[BaseException] = []
-
-        def decoded():
-            try:
-                for frame in container.decode(stream):
-                    if self.stop.is_set():
-                        return
-                    yield frame.pts, frame_luma(frame, self.fmt)
-            except av.error.FFmpegError as exc:
-                failure.append(exc)
-
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        step = round(1 / (info.rate * info.time_base)) if info.rate else 1
-        source = decoded()
-        frames = restore_pts(source, step)
-        try:
-            index, shot, shot_first = 0, -1, None
-            for pts, luma in frames:
-                if self.stop.is_set():
+    def _decode(self, out_q: queue.Queue, skip: int) -> None:
+        with contextlib.closing(self.decoder.frames(self.stop)) as frames:
+            for item in frames:
+                if item[0] >= skip and not _put(out_q, item, self.stop):
                     return
-                if luma.shape != (info.height, info.width):
-                    size = f"{info.width}x{info.height} -> {luma.shape[1]}x{luma.shape[0]}"
-                    raise VidcolorError(
-                        f"{self.source}: the picture size changes at frame {index} ({size}), which is not "
-                        "supported: cut the video there and colorize the parts separately"
-                    )
-                gray = to_gray[luma] if to_gray is not None else None
-                if detector:
-                    number = shot + 1 if detector.update(gray) or shot < 0 else shot
-                else:
-                    number = self.plan.index_of(index)
-                if number != shot:
-                    shot, shot_first = number, gray
-                    if detector and index > 0:
-                        self.cuts.append(index)
-                if index >= skip and not _put(out_q, (index, pts, luma, shot, shot_first), self.stop):
-                    return
-                index += 1
-            if failure:
-                name = failure[0].__class__.__name__
-                self.stopped_early = f"decoding stopped at frame {index} ({name}): file damaged?"
-        finally:
-            frames.close()  # the generators let go of the decoder before its container closes
-            source.close()
-            container.close()
         _put(out_q, END, self.stop)
 
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
@@ -261,7 +211,6 @@ class VideoJob:
 
         if self.model.run(frames(), lambda item: _put(out_q, item, self.stop)):
             _put(out_q, END, self.stop)
-
 
     def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo) -> None:
         writer = ChunkWriter(state.dir, info, self.encode, self.fmt, first_chunk=len(state.chunks))
@@ -295,6 +244,7 @@ class VideoJob:
         self.stream_plans = check_or_fail(self.source, fmt)  # audio timestamps checked before any frame is decoded
         self.encode, self.encoder_note = resolve_codec(self.options.encode)
         self.fmt: PlanarFormat = plan_planar(info, self.encode.codec)
+        self.decoder = DecodeStage(self.source, info, self.fmt, self.plan)
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
@@ -322,7 +272,7 @@ class VideoJob:
         q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         threads = [
-            self._stage("decoder", self._decode, q_frames, skip, info),
+            self._stage("decoder", self._decode, q_frames, skip),
             self._stage("model", self._model, q_frames, q_colour),
             self._stage("encoder", self._encode, q_colour, state, info),
         ]
@@ -361,4 +311,4 @@ class VideoJob:
             tmp.unlink(missing_ok=True)
         shutil.rmtree(state.dir, ignore_errors=True)
         encoder = f"{self.encoder_note}, {self.fmt.pix_fmt}"
-        return Summary(state.frames_done, seconds, skip, self.stopped_early, notes, encoder)
+        return Summary(state.frames_done, seconds, skip, self.decoder.stopped_early, notes, encoder)

@@ -100,7 +100,7 @@ def run_video(
     if job.model and job.model.assignments:
         shot_path = out.with_name(f"{out.stem}.shots.yaml")
         data = ShotFile(
-            shots_from_cuts(job.cuts, summary.frames),
+            shots_from_cuts(job.decoder.cuts, summary.frames),
             summary.frames,
             job.info.rate,
             src.name,

@@ -1,0 +1,79 @@
+"""The decoder thread of `vidcolor run`: the source's frames as luma planes, with their true times and shot numbers.
+
+Each frame comes out as (index, pts, luma, shot number, first gray of that shot or None). Timestamps are the
+source's even where the decoder hands them out of order (io/timestamps.py). Shots come from the plan, or from the
+cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way). Gray (full-range
+8-bit, from the luma by table) is made only where a detector or reference matching needs it. Torch-free.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+
+from vidcolor.errors import VidcolorError
+from vidcolor.io.media import VideoInfo, open_video
+from vidcolor.io.timestamps import restore_pts
+from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
+from vidcolor.refs import ReferencePlan
+
+
+class DecodeStage:
+    def __init__(self, source: Path, info: VideoInfo, fmt: PlanarFormat, plan: ReferencePlan) -> None:
+        self.source, self.info, self.fmt, self.plan = source, info, fmt, plan
+        self.cuts: list[int] = []  # frames where the inline detector found a cut
+        self.stopped_early: str | None = None  # why decoding ended before the end of the file
+
+    def frames(self, stop: threading.Event) -> Iterator[tuple]:
+        """Every frame in display order until the end, a decoding error (``stopped_early`` says where) or ``stop``."""
+        from vidcolor.shots.detect import make_detector
+
+        plan, info = self.plan, self.info
+        detector = make_detector(plan.detector, plan.threshold) if plan.detector else None
+        to_gray = gray_table(self.fmt) if detector or plan.candidates else None
+        container = open_video(self.source)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        failure: list[BaseException] = []
+
+        def decoded():
+            try:
+                for frame in container.decode(stream):
+                    if stop.is_set():
+                        return
+                    yield frame.pts, frame_luma(frame, self.fmt)
+            except av.error.FFmpegError as exc:
+                failure.append(exc)
+
+        source = decoded()
+        timed = restore_pts(source, round(1 / (info.rate * info.time_base)) if info.rate else 1)
+        try:
+            index, shot, shot_first = 0, -1, None
+            for pts, luma in timed:
+                if stop.is_set():
+                    return
+                if luma.shape != (info.height, info.width):
+                    size = f"{info.width}x{info.height} -> {luma.shape[1]}x{luma.shape[0]}"
+                    raise VidcolorError(
+                        f"{self.source}: the picture size changes at frame {index} ({size}), which is not "
+                        "supported: cut the video there and colorize the parts separately"
+                    )
+                gray = to_gray[luma] if to_gray is not None else None
+                number = (shot + 1 if detector.update(gray) or shot < 0 else shot) if detector else plan.index_of(index)
+                if number != shot:
+                    shot, shot_first = number, gray
+                    if detector and index > 0:
+                        self.cuts.append(index)
+                yield index, pts, luma, shot, shot_first
+                index += 1
+            if failure:
+                self.stopped_early = (
+                    f"decoding stopped at frame {index} ({failure[0].__class__.__name__}): file damaged?"
+                )
+        finally:
+            timed.close()  # the generators let go of the decoder before its container closes
+            source.close()
+            container.close()
