@@ -76,6 +76,9 @@ class ChromaStage:
         if self.cuda:
             self.inputs, self.outputs = _PinnedRing(), _PinnedRing()
             self.side = torch.cuda.Stream(predictor.device)
+            # The host's cores belong to the decoder and the encoder (x264 takes them all at 1080p and up): torch's
+            # own CPU threads only copy here, and their spinning workers slowed the codecs measurably.
+            torch.set_num_threads(1)
 
     def __call__(self, luma: np.ndarray, reference: Reference | None, hint_seed: int = 0) -> np.ndarray:
         """(N, H, W) luma codes -> (N, 2, h, w) chroma codes of the same dtype (``fmt.chroma_shape``)."""
@@ -95,7 +98,7 @@ class ChromaStage:
         if not self.cuda:
             return Pending(self.compute(host[:, None], reference, hint_seed))
         slot = self.inputs.take(host.shape, host.dtype)
-        slot[0].copy_(host)
+        slot[0].numpy()[...] = host.numpy()  # a plain memcpy, no torch CPU threads
         device_luma = slot[0].to(self.predictor.device, non_blocking=True)
         uploaded = torch.cuda.Event()
         uploaded.record()
