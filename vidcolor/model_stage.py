@@ -67,7 +67,7 @@ class ModelStage:
             self._references[paths] = Reference.combine(prepared)
         return self._references[paths], shot
 
-    def _submit(self, luma: np.ndarray, ref: Reference | None, seed: int):
+    def _submit(self, luma: list[np.ndarray], ref: Reference | None, seed: int):
         """One batch to the chroma stage (in flight on CUDA); out of GPU memory -> smaller batches from then on."""
         if len(luma) <= self.batches.size:
             try:
@@ -99,7 +99,7 @@ class ModelStage:
                     current.clear()
                     current[shot] = self.reference(shot, group[0][4], group[0][0])
                 ref, seed = current[shot]
-                in_flight.append((self._submit(np.stack([item[2] for item in group]), ref, seed), group))
+                in_flight.append((self._submit([item[2] for item in group], ref, seed), group))
                 while len(in_flight) > self.chroma.ahead:
                     if not emit(*in_flight.popleft()):
                         return False
