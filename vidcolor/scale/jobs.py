@@ -130,7 +130,10 @@ def read_jobs(path: str | Path) -> list[JobEntry]:
         where = f"{path}: job {n} ({item['source']})"
         if not source.is_file():
             raise VidcolorError(f"{where}: source {source} not found")
-        output_format(output)
+        try:
+            output_format(output)
+        except VidcolorError as exc:
+            raise VidcolorError(f"{where}: {exc}") from None
         if output.resolve() == source.resolve():
             raise VidcolorError(f"{where}: output {output} would overwrite the input")
         s = _settings(where, item, defaults)
