@@ -27,9 +27,8 @@ def make_film(path: Path, shots=SHOTS, gop: int = 4, fps: int = 24) -> Path:
     ends = np.cumsum(shots)
     n = int(ends[-1])
     with av.open(str(path), "w") as out:
-        s = out.add_stream(
-            "libx264", rate=fps, options={"crf": "12", "preset": "ultrafast", "bf": "2", "g": str(gop), "keyint_min": "1"}
-        )
+        x264 = {"crf": "12", "preset": "ultrafast", "bf": "2", "g": str(gop), "keyint_min": "1"}
+        s = out.add_stream("libx264", rate=fps, options=x264)
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
         a = out.add_stream("aac", rate=16000)
         a.layout = "mono"

@@ -23,7 +23,6 @@ from vidcolor.scale.segments import Span, plan_segments, shot_pieces
 from vidcolor.video import run_video
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Tiny frames: one torch thread is as fast, and does not collapse when other work shares the cores."""
