@@ -82,10 +82,9 @@ def _cause(exc: BaseException) -> str:
     inner = getattr(exc, "cause", None) if isinstance(exc, RayTaskError) else None
     if isinstance(inner, VidcolorError):
         return str(inner)
-    if inner is not None:
-        return f"{type(inner).__name__}: {inner}"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    error = inner if inner is not None else exc
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 def drive(
