@@ -225,3 +225,25 @@ def test_ray_missing_is_a_clear_error(tmp_path, monkeypatch):
 def test_span_fields():
     span = Span(2, 10, 20, 5)
     assert span.frames == 10 and span.split
+
+
+def test_workers_without_ray_or_below_one_is_an_error(tmp_path):
+    make_film(tmp_path / "film.mp4", (4,))
+    for extra, message in (
+        (["--workers", "2"], "--workers needs --ray"),
+        (["--ray", "local", "--workers", "0"], "at least 1"),
+    ):
+        proc = _cli("run", str(tmp_path / "film.mp4"), "-o", str(tmp_path / "o.mp4"), *extra)
+        assert proc.returncode == 1 and proc.stderr.startswith("vidcolor: error:") and message in proc.stderr
+        assert proc.stdout.strip() == "False"
+
+
+def test_progress_lines_per_film_and_overall():
+    from vidcolor.scale.progress import FilmsProgress
+
+    progress = FilmsProgress(quiet=True)
+    progress.lines([("a.mp4", 0, 100), ("b.mp4", 50, 200)], now=0.0)
+    rows = progress.lines([("a.mp4", 40, 100), ("b.mp4", 70, 200)], now=10.0)
+    assert rows[0] == "a.mp4: 40/100 frames (40%) 4.00 fps ETA 00:00:15"
+    assert rows[1] == "b.mp4: 70/200 frames (35%) 2.00 fps ETA 00:01:05"
+    assert rows[2] == "all films: 110/300 frames (37%) 6.00 fps ETA 00:00:31"

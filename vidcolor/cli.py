@@ -139,10 +139,8 @@ def run(
     options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh)
     if shots and refs:
         raise click.BadParameter("give --shots (references inside) or --refs, not both")
-    if workers is not None and workers < 1:
-        raise click.BadParameter("--workers must be at least 1")
     detector = None if detector == "none" else detector
-    if ray_address:
+    if ray_address or workers is not None:
         from vidcolor.scale.batch import run_sharded
 
         factory = _predictor_factory(vgg, device, size, hints)
@@ -172,8 +170,6 @@ def batch(jobs, ray_address, workers, quiet, vgg, device):
     """Colorize every film of the batch file JOBS (YAML: source, output, refs or shots, options per job)."""
     from vidcolor.scale.batch import run_batch
 
-    if workers is not None and workers < 1:
-        raise click.BadParameter("--workers must be at least 1")
     sys.exit(run_batch(jobs, ray_address, workers, vgg, device, quiet))
 
 

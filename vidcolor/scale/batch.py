@@ -18,6 +18,13 @@ from vidcolor.scale.jobs import read_jobs
 from vidcolor.scale.progress import FilmsProgress
 
 
+def check_workers(address: str | None, workers: int | None) -> None:
+    if workers is not None and not address:
+        raise VidcolorError("--workers needs --ray (local, auto or a cluster address)")
+    if workers is not None and workers < 1:
+        raise VidcolorError(f"--workers {workers}: must be at least 1")
+
+
 def connect(address: str, workers: int | None):
     try:
         from vidcolor.scale.cluster import Cluster
@@ -83,12 +90,18 @@ def run_sharded(
     quiet: bool = False,
 ) -> Summary:
     """`vidcolor run FILM --ray ADDRESS`: the film as segments on the cluster, assembled here."""
+    check_workers(address, workers)
     job = FilmJob(Path(source), Path(output), refs, shots, detector, threshold, options, make_predictor)
     film = FilmRun(job)
     cluster = connect(address, workers)
     progress = FilmsProgress(quiet)
     try:
         failures = _sharded([film], cluster, progress, say_failures=False)
+    except KeyboardInterrupt:
+        progress.close()
+        if film.work_dir.is_dir():
+            print(f"vidcolor: interrupted; {film.keep_note()}", file=sys.stderr)
+        raise
     finally:
         progress.close()
         cluster.shutdown()
@@ -101,6 +114,7 @@ def run_batch(
     path: str, address: str | None, workers: int | None, vgg: str | None, device: str, quiet: bool = False
 ) -> int:
     """`vidcolor batch JOBS.yaml`: the exit code (1 when any film failed)."""
+    check_workers(address, workers)
     jobs = read_jobs(path)
     progress = FilmsProgress(quiet)
     films: list[FilmRun] = []

@@ -135,9 +135,9 @@ def drive(
             film.key = str(index)
             try:
                 specs = film.prepare(cluster.workers)
-            except VidcolorError as exc:
+            except Exception as exc:  # noqa: BLE001 - this film fails, the others go on
                 failed.add(id(film))
-                on_failed(film, str(exc))
+                on_failed(film, str(exc) if isinstance(exc, VidcolorError) else f"{type(exc).__name__}: {exc}")
                 continue
             for spec in specs:
                 pending[cluster.submit(spec, f"{index}:{spec.span.number}")] = (film, spec.span.number)
