@@ -100,6 +100,8 @@ def image(targets, ref, output, quiet, vgg, device, size, hints):
 )
 @click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--ray", "ray_address", default=None, help="Shard by shots on Ray: local, auto or a cluster address.")
+@click.option("--workers", type=int, default=None, help="Segments at once with --ray (default: GPUs, else CPUs/2).")
 @model_options
 @hints_option
 def run(
@@ -118,6 +120,8 @@ def run(
     detector,
     threshold,
     quiet,
+    ray_address,
+    workers,
     vgg,
     device,
     size,
@@ -135,6 +139,13 @@ def run(
     options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh)
     if shots and refs:
         raise click.BadParameter("give --shots (references inside) or --refs, not both")
+    detector = None if detector == "none" else detector
+    if ray_address or workers is not None:
+        from vidcolor.scale.batch import run_sharded
+
+        factory = _predictor_factory(vgg, device, size, hints)
+        run_sharded(source, output, refs, shots, detector, threshold, options, factory, ray_address, workers, quiet)
+        return
     run_video(
         source,
         output,
@@ -143,9 +154,23 @@ def run(
         options,
         quiet,
         shots,
-        None if detector == "none" else detector,
+        detector,
         threshold,
     )
+
+
+@cli.command()
+@click.argument("jobs")
+@click.option("--ray", "ray_address", default=None, help="Run the films on Ray: local, auto or a cluster address.")
+@click.option("--workers", type=int, default=None, help="Segments at once with --ray (default: GPUs, else CPUs/2).")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors and the films' results.")
+@click.option("--vgg", type=click.Path(dir_okay=False), default=None)
+@click.option("--device", default="auto", show_default=True)
+def batch(jobs, ray_address, workers, quiet, vgg, device):
+    """Colorize every film of the batch file JOBS (YAML: source, output, refs or shots, options per job)."""
+    from vidcolor.scale.batch import run_batch
+
+    sys.exit(run_batch(jobs, ray_address, workers, vgg, device, quiet))
 
 
 @cli.command()

@@ -4,12 +4,18 @@ Each frame comes out as (index, pts, luma, shot number, first gray of that shot 
 source's even where the decoder hands them out of order (io/timestamps.py). Shots come from the plan, or from the
 cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way). Gray (full-range
 8-bit, from the luma by table) is made only where a detector or reference matching needs it. Torch-free.
+
+A ``FrameRange`` (a segment of a sharded run, vidcolor/scale) decodes frames ``first`` .. ``end - 1`` only: the
+container seeks to the keyframe before ``seek_pts`` and frames are dropped until the one whose restored timestamp
+is ``first_pts``, which takes index ``first``: the same index and time the whole-film decoder gives it. Where that
+frame is not found (timestamps repaired or missing), it decodes from the start and counts, as the whole-film pass.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -21,14 +27,36 @@ from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
 from vidcolor.refs import ReferencePlan
 
 
+@dataclass(frozen=True)
+class FrameRange:
+    first: int  # first frame decoded and yielded (a shot's start when a split shot warms up from it)
+    end: int | None  # one past the last frame; None: to the end of the file
+    first_pts: int | None = None  # restored pts of frame ``first`` (None: no seeking, decode from the start)
+    seek_pts: int | None = None  # where to seek (a few frames before ``first``, so the pts window is full)
+
+
 class DecodeStage:
-    def __init__(self, source: Path, info: VideoInfo, fmt: PlanarFormat, plan: ReferencePlan) -> None:
-        self.source, self.info, self.fmt, self.plan = source, info, fmt, plan
+    def __init__(
+        self, source: Path, info: VideoInfo, fmt: PlanarFormat, plan: ReferencePlan, span: FrameRange | None = None
+    ) -> None:
+        self.source, self.info, self.fmt, self.plan, self.span = source, info, fmt, plan, span
         self.cuts: list[int] = []  # frames where the inline detector found a cut
         self.stopped_early: str | None = None  # why decoding ended before the end of the file
+        self.repaired_pts = False  # some timestamp was missing or out of reach and had to be made up
+        self.seeked = False  # a FrameRange was reached by seeking (else by decoding from the start)
 
     def frames(self, stop: threading.Event) -> Iterator[tuple]:
-        """Every frame in display order until the end, a decoding error (``stopped_early`` says where) or ``stop``."""
+        """Every frame in display order until the end, a decoding error (``stopped_early`` says where) or ``stop``;
+        with a FrameRange, only its frames."""
+        span = self.span
+        if span and span.first_pts is not None and span.first > 0:
+            found = yield from self._frames(stop, seek=True)
+            if found:
+                return
+        yield from self._frames(stop, seek=False)
+
+    def _frames(self, stop: threading.Event, seek: bool) -> Iterator[tuple]:
+        """Returns False when seeking did not land on the range's first frame (nothing was yielded then)."""
         from vidcolor.shots.detect import make_detector
 
         plan, info = self.plan, self.info
@@ -38,6 +66,10 @@ class DecodeStage:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         failure: list[BaseException] = []
+        span = self.span
+        first, end = (span.first, span.end) if span else (0, None)
+        if seek:
+            container.seek(span.seek_pts if span.seek_pts is not None else span.first_pts, stream=stream)
 
         def decoded():
             try:
@@ -48,13 +80,27 @@ class DecodeStage:
             except av.error.FFmpegError as exc:
                 failure.append(exc)
 
+        def repaired() -> None:
+            self.repaired_pts = True
+
         source = decoded()
-        timed = restore_pts(source, round(1 / (info.rate * info.time_base)) if info.rate else 1)
+        timed = restore_pts(source, round(1 / (info.rate * info.time_base)) if info.rate else 1, on_repair=repaired)
         try:
-            index, shot, shot_first = 0, -1, None
+            index, shot, shot_first = (None if seek else 0), -1, None
             for pts, luma in timed:
                 if stop.is_set():
-                    return
+                    return True
+                if index is None:  # seeking: find the range's first frame by its time
+                    if pts < span.first_pts:
+                        continue
+                    if pts != span.first_pts:
+                        return False
+                    index, self.seeked = first, True
+                if end is not None and index >= end:
+                    return True
+                if index < first:
+                    index += 1
+                    continue
                 if luma.shape != (info.height, info.width):
                     size = f"{info.width}x{info.height} -> {luma.shape[1]}x{luma.shape[0]}"
                     raise VidcolorError(
@@ -69,10 +115,13 @@ class DecodeStage:
                         self.cuts.append(index)
                 yield index, pts, luma, shot, shot_first
                 index += 1
+            if index is None:
+                return False
             if failure:
                 self.stopped_early = (
                     f"decoding stopped at frame {index} ({failure[0].__class__.__name__}): file damaged?"
                 )
+            return True
         finally:
             timed.close()  # the generators let go of the decoder before its container closes
             source.close()

@@ -80,13 +80,14 @@ class ModelStage:
 
     def run(self, frames: Iterable[tuple], put: Callable[[tuple], bool]) -> bool:
         """``frames``: (index, pts, luma, shot, first gray of the shot) until the decoder ends; ``put`` hands
-        (index, pts, luma, chroma) on and returns False when the run stops. True when every frame was handed on."""
+        (index, pts, luma, chroma, shot) on and returns False when the run stops. True when every frame was handed
+        on."""
         pending: list[tuple] = []
         current: dict[int, tuple[Reference | None, int]] = {}
         in_flight: deque = deque()
 
         def emit(batch, group) -> bool:
-            return all(put((item[0], item[1], item[2], c)) for item, c in zip(group, batch.result(), strict=True))
+            return all(put((*item[:3], c, item[3])) for item, c in zip(group, batch.result(), strict=True))
 
         def flush() -> bool:
             while pending:

@@ -12,7 +12,7 @@ from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import output_format
 from vidcolor.io.media import open_video, probe
 from vidcolor.pipeline import RunOptions, Summary, VideoJob, work_dir_for
-from vidcolor.refs import plan_from_shots, plan_references
+from vidcolor.refs import ReferencePlan, plan_from_shots, plan_references
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_yaml
 
 if TYPE_CHECKING:
@@ -49,6 +49,22 @@ class ProgressLine:
             print(file=sys.stderr)
 
 
+def check_run(
+    src: Path, out: Path, refs: str | None, shots: str | None, detector: str | None, threshold: float | None
+) -> ReferencePlan:
+    """Every check of a run's arguments, before any decoding: the source, the output, the references or shot file.
+    Returns the reference plan."""
+    open_video(src).close()  # exists, is a video, has a video stream: fails fast with a clear line
+    output_format(out)
+    if out.exists() and out.resolve() == src.resolve():
+        raise VidcolorError(f"{out}: output would overwrite the input")
+    if not out.parent.is_dir():
+        raise VidcolorError(f"{out.parent}: output folder does not exist")
+    if shots:
+        return plan_from_shots(read_shot_file(shots, probe(src)))
+    return plan_references(refs, per_shot=detector is not None, detector=detector, threshold=threshold)
+
+
 def run_video(
     source: str,
     output: str,
@@ -59,20 +75,13 @@ def run_video(
     shots: str | None = None,
     detector: str | None = "luma",
     threshold: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """``shots``: a shot file to follow; else a folder of unindexed ``refs`` is assigned per shot detected inline
-    (``detector``; None turns detection off). A run that detected shots writes them to OUTPUT.shots.yaml."""
+    (``detector``; None turns detection off). A run that detected shots writes them to OUTPUT.shots.yaml.
+    ``progress``: called with (frames done, total) instead of the terminal progress line."""
     src, out = Path(source), Path(output)
-    open_video(src).close()  # exists, is a video, has a video stream: fails fast with a clear line
-    output_format(out)
-    if out.exists() and out.resolve() == src.resolve():
-        raise VidcolorError(f"{out}: output would overwrite the input")
-    if not out.parent.is_dir():
-        raise VidcolorError(f"{out.parent}: output folder does not exist")
-    if shots:
-        plan = plan_from_shots(read_shot_file(shots, probe(src)))
-    else:
-        plan = plan_references(refs, per_shot=detector is not None, detector=detector, threshold=threshold)
+    plan = check_run(src, out, refs, shots, detector, threshold)
 
     def factory() -> Predictor:
         p = make_predictor(need_transfer=plan.needs_transfer())
@@ -81,13 +90,14 @@ def run_video(
             print(f"vidcolor: {plan.note}; device {p.device}, {dtype}, working size {p.size}", file=sys.stderr)
         return p
 
-    progress = ProgressLine(quiet)
+    progress = progress or ProgressLine(quiet)
     warn = None if quiet else lambda message: print(f"\nvidcolor: warning: {message}", file=sys.stderr)
     job = VideoJob(src, out, plan, factory, options, on_progress=progress, on_warning=warn)
     try:
         summary = job.run()
     except KeyboardInterrupt:
-        progress.close()
+        if isinstance(progress, ProgressLine):
+            progress.close()
         if work_dir_for(out).is_dir():
             print(
                 f"vidcolor: interrupted; the finished chunks are kept in {work_dir_for(out)}: "
@@ -96,7 +106,8 @@ def run_video(
             )
         raise
     finally:
-        progress.close()
+        if isinstance(progress, ProgressLine):
+            progress.close()
     if job.model and job.model.assignments:
         shot_path = out.with_name(f"{out.stem}.shots.yaml")
         data = ShotFile(
