@@ -99,6 +99,8 @@ def image(targets, ref, output, quiet, vgg, device, size, hints):
     help="Cut detection for a folder of unindexed --refs (each shot gets its best-matching image).",
 )
 @click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
+@click.option("--start", default=None, help="Preview: start here (seconds, [HH:]MM:SS[.ms] or a frame number 240f).")
+@click.option("--duration", default=None, help="Preview: this long (same forms); the output starts at time 0.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @model_options
 @hints_option
@@ -117,6 +119,8 @@ def run(
     shots,
     detector,
     threshold,
+    start,
+    duration,
     quiet,
     vgg,
     device,
@@ -126,6 +130,7 @@ def run(
     """Colorize the video SOURCE into OUTPUT, keeping its audio, timing and metadata."""
     from vidcolor.io.encode import EncodeSettings
     from vidcolor.pipeline import RunOptions
+    from vidcolor.timerange import parse_time
     from vidcolor.video import run_video
 
     if fast:
@@ -145,6 +150,8 @@ def run(
         shots,
         None if detector == "none" else detector,
         threshold,
+        parse_time(start, "--start") if start is not None else None,
+        parse_time(duration, "--duration") if duration is not None else None,
     )
 
 

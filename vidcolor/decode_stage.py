@@ -4,6 +4,11 @@ Each frame comes out as (index, pts, luma, shot number, first gray of that shot 
 source's even where the decoder hands them out of order (io/timestamps.py). Shots come from the plan, or from the
 cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way). Gray (full-range
 8-bit, from the luma by table) is made only where a detector or reference matching needs it. Torch-free.
+
+A ``window`` (``run --start/--duration``) seeks to the keyframe before its first frame instead of decoding from the
+start, keeps its frames only (numbered as in the whole film), and shifts their timestamps so that the segment's
+first frame is at time 0, as ffmpeg's ``-ss``/``-t`` do; ``span`` records the segment's (start, end) timestamps
+in the source so that the audio can be cut to match.
 """
 
 from __future__ import annotations
@@ -16,16 +21,30 @@ import av
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.media import VideoInfo, open_video
+from vidcolor.io.seek import frame_pts, half_frame, seek_frames
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
 from vidcolor.refs import ReferencePlan
+from vidcolor.timerange import FrameWindow
 
 
 class DecodeStage:
-    def __init__(self, source: Path, info: VideoInfo, fmt: PlanarFormat, plan: ReferencePlan) -> None:
-        self.source, self.info, self.fmt, self.plan = source, info, fmt, plan
+    def __init__(
+        self, source: Path, info: VideoInfo, fmt: PlanarFormat, plan: ReferencePlan, window: FrameWindow | None = None
+    ) -> None:
+        self.source, self.info, self.fmt, self.plan, self.window = source, info, fmt, plan, window
         self.cuts: list[int] = []  # frames where the inline detector found a cut
         self.stopped_early: str | None = None  # why decoding ended before the end of the file
+        self.span: tuple[int, int] | None = None  # a window's (first pts, end pts) in the source's time base
+        self.decoded = 0  # frames the decoder produced (a window's seek skips most of the film)
+
+    @property
+    def first(self) -> int:
+        return self.window.first if self.window else 0
+
+    @property
+    def total(self) -> int:
+        return self.window.frames if self.window else self.info.frames
 
     def frames(self, stop: threading.Event) -> Iterator[tuple]:
         """Every frame in display order until the end, a decoding error (``stopped_early`` says where) or ``stop``."""
@@ -39,22 +58,35 @@ class DecodeStage:
         stream.thread_type = "AUTO"
         failure: list[BaseException] = []
 
+        window, step = self.window, round(1 / (info.rate * info.time_base)) if info.rate else 1
+        target = frame_pts(info, window.first) - half_frame(info) if window else None
+
         def decoded():
             try:
-                for frame in container.decode(stream):
+                frames = seek_frames(container, stream, info, window.first) if window else container.decode(stream)
+                for frame in frames:
                     if stop.is_set():
                         return
+                    self.decoded += 1
+                    if target is not None and frame.pts is not None and frame.pts < target:
+                        continue  # between the keyframe and the segment
                     yield frame.pts, frame_luma(frame, self.fmt)
             except av.error.FFmpegError as exc:
                 failure.append(exc)
 
         source = decoded()
-        timed = restore_pts(source, round(1 / (info.rate * info.time_base)) if info.rate else 1)
+        timed = restore_pts(source, step)
         try:
-            index, shot, shot_first = 0, -1, None
+            index, shot, shot_first, origin = self.first, -1, None, None
             for pts, luma in timed:
                 if stop.is_set():
                     return
+                if window:
+                    if index >= window.end:
+                        break
+                    origin = pts if origin is None else origin
+                    self.span = (origin, pts + step)
+                    pts -= origin  # the segment starts at time 0
                 if luma.shape != (info.height, info.width):
                     size = f"{info.width}x{info.height} -> {luma.shape[1]}x{luma.shape[0]}"
                     raise VidcolorError(
@@ -65,7 +97,7 @@ class DecodeStage:
                 number = (shot + 1 if detector.update(gray) or shot < 0 else shot) if detector else plan.index_of(index)
                 if number != shot:
                     shot, shot_first = number, gray
-                    if detector and index > 0:
+                    if detector and index > self.first:
                         self.cuts.append(index)
                 yield index, pts, luma, shot, shot_first
                 index += 1

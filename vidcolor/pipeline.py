@@ -29,9 +29,11 @@ from vidcolor.decode_stage import DecodeStage
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format, resolve_codec
 from vidcolor.io.media import VideoInfo, probe
+from vidcolor.io.seek import span_seconds
 from vidcolor.io.streams import check_or_fail
 from vidcolor.io.yuv import PlanarFormat, plan_planar
 from vidcolor.refs import ReferencePlan
+from vidcolor.timerange import FrameWindow
 
 if TYPE_CHECKING:  # torch is imported when the predictor is built, after every argument is checked
     from vidcolor.model_stage import ModelStage
@@ -48,6 +50,7 @@ class RunOptions:
     encode: EncodeSettings = EncodeSettings()
     resume: bool = False
     fresh: bool = False
+    window: FrameWindow | None = None  # a segment (--start/--duration): its frames only, timed from its start
 
 
 @dataclass
@@ -241,10 +244,12 @@ class VideoJob:
     def run(self) -> Summary:
         fmt = output_format(self.output)
         self.info = info = probe(self.source)
-        self.stream_plans = check_or_fail(self.source, fmt)  # audio timestamps checked before any frame is decoded
+        w = self.options.window
+        span = span_seconds(info, w.first, w.end) if w else None
+        self.stream_plans = check_or_fail(self.source, fmt, span)  # audio checked before any frame is decoded
         self.encode, self.encoder_note = resolve_codec(self.options.encode)
         self.fmt: PlanarFormat = plan_planar(info, self.encode.codec)
-        self.decoder = DecodeStage(self.source, info, self.fmt, self.plan)
+        self.decoder = DecodeStage(self.source, info, self.fmt, self.plan, self.options.window)
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
@@ -253,6 +258,7 @@ class VideoJob:
             "starts": [s.start for s in self.plan.segments],
             "detector": [self.plan.detector, self.plan.threshold],
             "encode": asdict(self.encode),
+            "window": asdict(self.options.window) if self.options.window else None,
         }
         state = WorkState(work_dir_for(self.output), fingerprint)
         state.open(self.options.resume, self.options.fresh)
@@ -272,7 +278,7 @@ class VideoJob:
         q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         threads = [
-            self._stage("decoder", self._decode, q_frames, skip),
+            self._stage("decoder", self._decode, q_frames, self.decoder.first + skip),
             self._stage("model", self._model, q_frames, q_colour),
             self._stage("encoder", self._encode, q_colour, state, info),
         ]
@@ -283,7 +289,7 @@ class VideoJob:
                 for t in threads:
                     t.join(timeout=0.25)
                 if self.on_progress:
-                    self.on_progress(skip + self.encoded, info.frames)
+                    self.on_progress(skip + self.encoded, self.decoder.total)
         except KeyboardInterrupt:
             self.stop.set()
             for t in threads:
@@ -297,7 +303,8 @@ class VideoJob:
             raise VidcolorError(f"{self.source}: no frame could be decoded")
         tmp = self.output.parent / f".{self.output.stem}.partial{self.output.suffix}"
         try:
-            notes = assemble(chunks, info, tmp, fmt, self.stream_plans)
+            span = self.decoder.span and tuple(float(t * info.time_base) for t in self.decoder.span)
+            notes = assemble(chunks, info, tmp, fmt, self.stream_plans, span)
             os.replace(tmp, self.output)
         except av.error.ExitError:
             raise KeyboardInterrupt from None  # Ctrl-C / SIGTERM while muxing: FFmpeg's interrupt callback saw it
