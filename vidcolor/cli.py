@@ -63,14 +63,21 @@ def cli() -> None:
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--ref", "ref", default=None, help="Colour reference image; omitted = automatic colorization.")
 @click.option("-o", "--output", "output", required=True, help="Output file (one target) or folder (several).")
+@click.option("--frame", "at", default=None, help="TARGET is a video: colour its frame at TIME (12.5, 1:30, 240f).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @model_options
 @hints_option
-def image(targets, ref, output, quiet, vgg, device, size, hints):
-    """Colorize still images TARGETS (colour targets are reduced to gray first)."""
-    from vidcolor.still import colorize_images
+def image(targets, ref, output, at, quiet, vgg, device, size, hints):
+    """Colorize still images TARGETS (colour targets are reduced to gray first), or one frame of a video."""
+    from vidcolor.still import colorize_frame, colorize_images
+    from vidcolor.timerange import parse_time
 
-    colorize_images(list(targets), ref, output, _predictor_factory(vgg, device, size, hints), quiet=quiet)
+    factory = _predictor_factory(vgg, device, size, hints)
+    if at is None:
+        return colorize_images(list(targets), ref, output, factory, quiet=quiet)
+    if len(targets) != 1:
+        raise VidcolorError(f"--frame takes one video TARGET, not {len(targets)}")
+    colorize_frame(targets[0], parse_time(at, "--frame"), ref, output, factory, quiet)
 
 
 @cli.command()
@@ -169,6 +176,25 @@ def shots(source, output, refs, detector, threshold, import_csv, quiet, vgg, dev
     from vidcolor.shots.job import make_shots
 
     make_shots(source, output, refs, detector, threshold, _predictor_factory(vgg, device, size), import_csv, quiet)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--shots", default=None, help="Shot file to review (else the cuts are detected).")
+@click.option("--refs", default=None, help="Reference image or folder, as for `run` (a folder: candidates per shot).")
+@click.option("-o", "--output", "output", required=True, help="Review page to write (.html, self-contained).")
+@click.option("--sheet", default=None, help="Also write a contact sheet PNG (first frame, preview, reference).")
+@click.option("--detector", default="luma", show_default=True, type=click.Choice(["luma", "scdet"]))
+@click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
+@click.option("--quiet", is_flag=True)
+@model_options
+@hints_option
+def review(source, shots, refs, output, sheet, detector, threshold, quiet, vgg, device, size, hints):
+    """A web page of SOURCE's shots to pick references in, with a coloured preview frame per shot."""
+    from vidcolor.review.build import build_review
+
+    factory = _predictor_factory(vgg, device, size, hints)
+    build_review(source, output, factory, shots, refs, detector, threshold, sheet, quiet)
 
 
 @cli.command()
