@@ -21,7 +21,7 @@ import av
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.media import VideoInfo, open_video
-from vidcolor.io.seek import frame_pts, half_frame, seek_frames
+from vidcolor.io.seek import frame_pts, half_frame, seek_frames, span_seconds
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
 from vidcolor.refs import ReferencePlan
@@ -45,6 +45,15 @@ class DecodeStage:
     @property
     def total(self) -> int:
         return self.window.frames if self.window else self.info.frames
+
+    @property
+    def span_seconds(self) -> tuple[float, float] | None:
+        """A window's (start, end) seconds in the source's clock: as decoded once its frames came, else as planned."""
+        if not self.window:
+            return None
+        if self.span:
+            return float(self.span[0] * self.info.time_base), float(self.span[1] * self.info.time_base)
+        return span_seconds(self.info, self.window.first, self.window.end)
 
     def frames(self, stop: threading.Event) -> Iterator[tuple]:
         """Every frame in display order until the end, a decoding error (``stopped_early`` says where) or ``stop``."""

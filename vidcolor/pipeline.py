@@ -29,7 +29,6 @@ from vidcolor.decode_stage import DecodeStage
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format, resolve_codec
 from vidcolor.io.media import VideoInfo, probe
-from vidcolor.io.seek import span_seconds
 from vidcolor.io.streams import check_or_fail
 from vidcolor.io.yuv import PlanarFormat, plan_planar
 from vidcolor.refs import ReferencePlan
@@ -244,12 +243,10 @@ class VideoJob:
     def run(self) -> Summary:
         fmt = output_format(self.output)
         self.info = info = probe(self.source)
-        w = self.options.window
-        span = span_seconds(info, w.first, w.end) if w else None
-        self.stream_plans = check_or_fail(self.source, fmt, span)  # audio checked before any frame is decoded
         self.encode, self.encoder_note = resolve_codec(self.options.encode)
         self.fmt: PlanarFormat = plan_planar(info, self.encode.codec)
         self.decoder = DecodeStage(self.source, info, self.fmt, self.plan, self.options.window)
+        self.stream_plans = check_or_fail(self.source, fmt, self.decoder.span_seconds)  # audio checked up front
         fingerprint = {
             "source": str(self.source.resolve()),
             "size": self.source.stat().st_size,
@@ -303,8 +300,7 @@ class VideoJob:
             raise VidcolorError(f"{self.source}: no frame could be decoded")
         tmp = self.output.parent / f".{self.output.stem}.partial{self.output.suffix}"
         try:
-            span = self.decoder.span and tuple(float(t * info.time_base) for t in self.decoder.span)
-            notes = assemble(chunks, info, tmp, fmt, self.stream_plans, span)
+            notes = assemble(chunks, info, tmp, fmt, self.stream_plans, self.decoder.span_seconds)
             os.replace(tmp, self.output)
         except av.error.ExitError:
             raise KeyboardInterrupt from None  # Ctrl-C / SIGTERM while muxing: FFmpeg's interrupt callback saw it
