@@ -87,7 +87,7 @@ def gather(
     detected = f"{detector} threshold {threshold if threshold is not None else 'default'}"
     data = ShotFile(shots_from_cuts(cuts, frames), frames, info.rate, src.name, info.duration, detected)
     if plan.candidates:
-        return ReviewInput(info, fmt, data, list(plan.candidates), True, firsts, [], seconds)
+        return ReviewInput(info, fmt, data, _unique(plan.candidates), True, firsts, [], seconds)
     for shot in data.shots:
         shot.reference = [str(p.resolve()) for p in plan.segment_of(shot.start).paths]
     preview = [tuple(Path(r) for r in s.reference) for s in data.shots]
