@@ -95,7 +95,7 @@ def colorize_frame(
 
     src, out_path = Path(video), Path(out)
     info = probe(src)
-    index = resolve_window(str(src), info.frames, info.rate, at, None).first
+    index = resolve_window(str(src), info.frames, info.rate, at, None, "--frame").first
     write_format(out_path)
     ref_path = check_image(ref) if ref else None
     refuse_overwrite([src] + ([ref_path] if ref_path else []), [out_path])

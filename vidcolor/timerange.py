@@ -79,7 +79,12 @@ def _fmt(frames: int, rate: Fraction) -> str:
 
 
 def resolve_window(
-    source: str, total: int, rate: Fraction, start: TimeSpec | None, duration: TimeSpec | None
+    source: str,
+    total: int,
+    rate: Fraction,
+    start: TimeSpec | None,
+    duration: TimeSpec | None,
+    start_option: str = "--start",
 ) -> FrameWindow | None:
     """The frame range of ``--start``/``--duration`` on a film of ``total`` frames; None when neither is given.
     A start at or past the end and an empty duration are errors naming the film and its length."""
@@ -88,7 +93,7 @@ def resolve_window(
     first = start.to_frames(rate) if start else 0
     if first >= total:
         raise VidcolorError(
-            f"{source}: --start {start.text} is past the end of the video ({_fmt(total, rate)}, {total} frames)"
+            f"{source}: {start_option} {start.text} is past the end of the video ({_fmt(total, rate)}, {total} frames)"
         )
     count = duration.to_frames(rate) if duration else total - first
     if count < 1:
