@@ -56,8 +56,8 @@ def run_segment(src, out, start, duration, refs=None):
     options = RunOptions(3, 4, EncodeSettings("libx264", 0, "ultrafast"))  # lossless: the luma is compared exactly
     return run_video(
         str(src), str(out), str(refs) if refs else None, tiny_predictor, options, True, None, None, None,
-        parse_time(start, "--start") if start is not None else None,
-        parse_time(duration, "--duration") if duration is not None else None,
+        start=parse_time(start, "--start") if start is not None else None,
+        duration=parse_time(duration, "--duration") if duration is not None else None,
     )  # fmt: skip
 
 
@@ -108,7 +108,7 @@ def test_segment_by_frame_numbers_and_timecode(tmp_path):
 def test_segment_seeks_instead_of_decoding_from_the_start(tmp_path):
     src = film(tmp_path / "long.mp4", frames=480, keyint=24, audio=False)
     info = probe(src)
-    stage = DecodeStage(src, info, plan_planar(info, "libx264"), plan_references(None), FrameWindow(400, 10))
+    stage = DecodeStage(src, info, plan_planar(info, "libx264"), plan_references(None), window=FrameWindow(400, 10))
     items = list(stage.frames(threading.Event()))
     assert [i[0] for i in items] == list(range(400, 410))  # numbered as in the whole film
     assert items[0][1] == 0 and all(b[1] > a[1] for a, b in zip(items, items[1:], strict=False))

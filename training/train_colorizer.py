@@ -132,7 +132,7 @@ def main(argv=None) -> dict:
     step, last_loss = 0, float("nan")
     ckpt_path = out_dir / "ckpt.pt"
     if args.resume and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
         common.set_rng_state(ckpt["rng"])

@@ -62,6 +62,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--distractor-share", type=float, default=0.3)
     p.add_argument("--empty-share", type=float, default=0.15, help="refiner samples with an empty match")
     p.add_argument("--refiner-init", default="colorizer-small", help="manifest name to start the refiner from")
+    p.add_argument(
+        "--continue-from",
+        default=None,
+        metavar="HEAD,REFINER",
+        help="start from trained weights (manifest names, e.g. matcher,refiner-small) instead of from scratch",
+    )
+    p.add_argument("--workers", type=int, default=0, help="DataLoader processes making the pairs")
+    p.add_argument("--minutes", type=float, default=0, help="stop (and export) after this wall-clock time")
     p.add_argument("--no-refine", action="store_true", help="train the matcher head only")
     p.add_argument("--val-share", type=float, default=0.03)
     p.add_argument("--val-count", type=int, default=32)
@@ -103,6 +111,21 @@ def batch_at(source: ImageSource, items: list, step: int, args, val: bool = Fals
             [distractor(source.read(rng.choice(items)), args.crop, rng.randrange(1 << 30)) for _ in pairs]
         )
     return out
+
+
+class PairBatches(torch.utils.data.Dataset):
+    """Batch number ``step`` -> ``batch_at(step)``, for DataLoader workers (each opens its own zip handles)."""
+
+    def __init__(self, items: list, args) -> None:
+        self.items, self.args, self.source = items, args, None
+
+    def __len__(self) -> int:
+        return 1 << 40
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        if self.source is None:
+            self.source = ImageSource()
+        return batch_at(self.source, self.items, step, self.args)
 
 
 def match_batch(vgg, head, batch, device, learned: bool = True):
@@ -202,14 +225,18 @@ def main(argv=None) -> dict:
         {"params": [p for p in head.parameters() if all(p is not c for c in calib)], "lr": args.lr, "base": args.lr},
         {"params": calib, "lr": args.calib_lr, "base": args.calib_lr},
     ]
+    head_init, refiner_init = (args.continue_from or ",").split(",")
+    if head_init:
+        head.load_state_dict(weights.load_trained(head_init)[0])
     refiner, refiner_cfg = None, None
     if not args.no_refine:
-        state, entry = weights.load_trained(args.refiner_init)
+        state, entry = weights.load_trained(refiner_init or args.refiner_init)
         refiner_cfg = ColorizerConfig.from_dict(entry["config"])
         refiner = ColorizerNet(refiner_cfg)
         refiner.load_state_dict(state)
-        torch.nn.init.zeros_(refiner.out.weight)  # a correction of the match: starts at none
-        torch.nn.init.zeros_(refiner.out.bias)
+        if not refiner_init:
+            torch.nn.init.zeros_(refiner.out.weight)  # a correction of the match: starts at none
+            torch.nn.init.zeros_(refiner.out.bias)
         refiner = refiner.to(device).train()
         groups.append({"params": list(refiner.parameters()), "lr": args.refine_lr, "base": args.refine_lr})
     opt = torch.optim.Adam(groups)
@@ -217,7 +244,7 @@ def main(argv=None) -> dict:
     step, last = 0, {}
     ckpt_path = out_dir / "ckpt.pt"
     if args.resume and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
         head.load_state_dict(ckpt["head"])
         if refiner is not None:
             refiner.load_state_dict(ckpt["refiner"])
@@ -229,10 +256,22 @@ def main(argv=None) -> dict:
     progress = common.Progress(args.steps, start=step, every=10)
     t0 = time.time()
     figures: dict = {}
+    loader = iter(
+        torch.utils.data.DataLoader(
+            PairBatches(train_items, args), batch_size=None, sampler=range(step, args.steps), num_workers=args.workers
+        )
+    )
     while step < args.steps:
+        if args.minutes and time.time() - t0 > 60 * args.minutes:
+            print(f"stopping at step {step}: --minutes {args.minutes} reached", file=sys.stderr)
+            state = {"head": head.state_dict(), "opt": opt.state_dict(), "rng": common.rng_state()}
+            if refiner is not None:
+                state["refiner"] = refiner.state_dict()
+            common.save_checkpoint(ckpt_path, **state, step=step, last=last, args=vars(args))
+            break
         for g in opt.param_groups:
             g["lr"] = common.lr_at(step, g["base"], args.halve_every)
-        batch = batch_at(source, train_items, step, args)
+        batch = next(loader)
         lab_t, ab, stats = match_batch(vgg, head, batch, device)
         target = cells(lab_t[:, 1:])
         vis = batch["visible"].to(device)[:, None]

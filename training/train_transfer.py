@@ -90,7 +90,7 @@ def main(argv=None) -> dict:
     step, last = 0, (float("nan"), float("nan"))
     ckpt_path = out_dir / "ckpt.pt"
     if args.resume and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
         model.decoder.load_state_dict(ckpt["decoder"])
         opt.load_state_dict(ckpt["opt"])
         common.set_rng_state(ckpt["rng"])

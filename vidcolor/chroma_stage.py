@@ -66,6 +66,11 @@ class Pending:
         return out.copy() if self.event is not None else out  # a pinned buffer is reused: copy it out
 
 
+def _signed(luma: np.ndarray) -> np.ndarray:
+    """uint16 codes viewed as int16 (torch has no uint16 arithmetic; 10-bit codes never reach the sign bit)."""
+    return np.ascontiguousarray(luma).view(np.int16) if luma.dtype == np.uint16 else luma
+
+
 class ChromaStage:
     def __init__(self, predictor: Predictor, fmt: PlanarFormat) -> None:
         self.predictor, self.fmt = predictor, fmt
@@ -76,6 +81,9 @@ class ChromaStage:
         if self.cuda:
             self.inputs, self.outputs = _PinnedRing(), _PinnedRing()
             self.side = torch.cuda.Stream(predictor.device)
+            # The host's cores belong to the decoder and the encoder (x264 takes them all at 1080p and up): torch's
+            # own CPU threads only copy here, and their spinning workers slowed the codecs measurably.
+            torch.set_num_threads(1)
 
     def __call__(self, luma: np.ndarray, reference: Reference | None, hint_seed: int = 0) -> np.ndarray:
         """(N, H, W) luma codes -> (N, 2, h, w) chroma codes of the same dtype (``fmt.chroma_shape``)."""
@@ -88,14 +96,18 @@ class ChromaStage:
         ab = self.predictor.predict_ab(l_full, reference, hint_seed, size=self.fmt.chroma_shape)
         return chroma_planes(luma, ab, self.spec).to(torch.int16 if self.fmt.bits > 8 else torch.uint8)
 
-    def submit(self, luma: np.ndarray, reference: Reference | None, hint_seed: int = 0) -> Pending:
-        if luma.ndim != 3 or luma.shape[1:] != (self.fmt.height, self.fmt.width):
-            raise ValueError(f"luma of shape {luma.shape} for a {self.fmt.width}x{self.fmt.height} video")
-        host = torch.from_numpy(np.ascontiguousarray(luma).view(np.int16) if luma.dtype == np.uint16 else luma)
+    def submit(self, luma: np.ndarray | list[np.ndarray], reference: Reference | None, hint_seed: int = 0) -> Pending:
+        """(N, H, W) luma codes, or a list of N (H, W) planes (on CUDA each is copied once, into a pinned buffer)."""
+        shape = (len(luma), *luma[0].shape) if len(luma) else (0,)
+        if len(shape) != 3 or shape[1:] != (self.fmt.height, self.fmt.width):
+            raise ValueError(f"luma of shape {shape} for a {self.fmt.width}x{self.fmt.height} video")
         if not self.cuda:
+            host = torch.from_numpy(_signed(np.stack(luma) if isinstance(luma, list) else luma))
             return Pending(self.compute(host[:, None], reference, hint_seed))
-        slot = self.inputs.take(host.shape, host.dtype)
-        slot[0].copy_(host)
+        slot = self.inputs.take(shape, torch.int16 if luma[0].dtype == np.uint16 else torch.uint8)
+        pinned = slot[0].numpy()
+        for i, plane in enumerate(luma):
+            pinned[i] = _signed(plane)  # a plain memcpy, no torch CPU threads
         device_luma = slot[0].to(self.predictor.device, non_blocking=True)
         uploaded = torch.cuda.Event()
         uploaded.record()

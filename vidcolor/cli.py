@@ -109,6 +109,8 @@ def image(targets, ref, output, at, quiet, vgg, device, size, hints):
 @click.option("--start", default=None, help="Preview: start here (seconds, [HH:]MM:SS[.ms] or a frame number 240f).")
 @click.option("--duration", default=None, help="Preview: this long (same forms); the output starts at time 0.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--ray", "ray_address", default=None, help="Shard by shots on Ray: local, auto or a cluster address.")
+@click.option("--workers", type=int, default=None, help="Segments at once with --ray (default: GPUs, else CPUs/2).")
 @model_options
 @hints_option
 def run(
@@ -129,6 +131,8 @@ def run(
     start,
     duration,
     quiet,
+    ray_address,
+    workers,
     vgg,
     device,
     size,
@@ -147,6 +151,16 @@ def run(
     options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh)
     if shots and refs:
         raise click.BadParameter("give --shots (references inside) or --refs, not both")
+    detector = None if detector == "none" else detector
+    window = [parse_time(t, o) if t is not None else None for t, o in ((start, "--start"), (duration, "--duration"))]
+    if (ray_address or workers is not None) and window != [None, None]:
+        raise VidcolorError("--start/--duration preview one segment in this process: not with --ray or --workers")
+    if ray_address or workers is not None:
+        from vidcolor.scale.batch import run_sharded
+
+        factory = _predictor_factory(vgg, device, size, hints)
+        run_sharded(source, output, refs, shots, detector, threshold, options, factory, ray_address, workers, quiet)
+        return
     run_video(
         source,
         output,
@@ -155,11 +169,25 @@ def run(
         options,
         quiet,
         shots,
-        None if detector == "none" else detector,
+        detector,
         threshold,
-        parse_time(start, "--start") if start is not None else None,
-        parse_time(duration, "--duration") if duration is not None else None,
+        start=window[0],
+        duration=window[1],
     )
+
+
+@cli.command()
+@click.argument("jobs")
+@click.option("--ray", "ray_address", default=None, help="Run the films on Ray: local, auto or a cluster address.")
+@click.option("--workers", type=int, default=None, help="Segments at once with --ray (default: GPUs, else CPUs/2).")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors and the films' results.")
+@click.option("--vgg", type=click.Path(dir_okay=False), default=None)
+@click.option("--device", default="auto", show_default=True)
+def batch(jobs, ray_address, workers, quiet, vgg, device):
+    """Colorize every film of the batch file JOBS (YAML: source, output, refs or shots, options per job)."""
+    from vidcolor.scale.batch import run_batch
+
+    sys.exit(run_batch(jobs, ray_address, workers, vgg, device, quiet))
 
 
 @cli.command()

@@ -5,38 +5,62 @@ source's even where the decoder hands them out of order (io/timestamps.py). Shot
 cut detector run on every frame (skipped ones too, so a resumed run numbers shots the same way). Gray (full-range
 8-bit, from the luma by table) is made only where a detector or reference matching needs it. Torch-free.
 
-A ``window`` (``run --start/--duration``) seeks to the keyframe before its first frame instead of decoding from the
-start, keeps its frames only (numbered as in the whole film), and shifts their timestamps so that the segment's
-first frame is at time 0, as ffmpeg's ``-ss``/``-t`` do; ``span`` records the segment's (start, end) timestamps
-in the source so that the audio can be cut to match.
+A ``FrameRange`` (a segment of a sharded run, vidcolor/scale) decodes frames ``first`` .. ``end - 1`` only: the
+container seeks to the keyframe before ``seek_pts`` and frames are dropped until the one whose restored timestamp
+is ``first_pts``, which takes index ``first``: the same index and time the whole-film decoder gives it. Where that
+frame is not found (timestamps repaired or missing), it decodes from the start and counts, as the whole-film pass.
+
+A ``FrameWindow`` (``run --start/--duration``, a preview) is such a range found at the average frame rate, and its
+timestamps are shifted so that its first frame is at time 0, as ffmpeg's ``-ss``/``-t`` do; ``window_seconds``
+gives its span in the source's clock so that the audio can be cut to match.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.media import VideoInfo, open_video
-from vidcolor.io.seek import frame_pts, half_frame, seek_frames, span_seconds
+from vidcolor.io.seek import frame_pts, span_seconds
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
 from vidcolor.refs import ReferencePlan
 from vidcolor.timerange import FrameWindow
 
 
+@dataclass(frozen=True)
+class FrameRange:
+    first: int  # first frame decoded and yielded (a shot's start when a split shot warms up from it)
+    end: int | None  # one past the last frame; None: to the end of the file
+    first_pts: int | None = None  # restored pts of frame ``first`` (None: no seeking, decode from the start)
+    seek_pts: int | None = None  # where to seek (a few frames before ``first``, so the pts window is full)
+
+
 class DecodeStage:
     def __init__(
-        self, source: Path, info: VideoInfo, fmt: PlanarFormat, plan: ReferencePlan, window: FrameWindow | None = None
+        self,
+        source: Path,
+        info: VideoInfo,
+        fmt: PlanarFormat,
+        plan: ReferencePlan,
+        span: FrameRange | None = None,
+        window: FrameWindow | None = None,
     ) -> None:
-        self.source, self.info, self.fmt, self.plan, self.window = source, info, fmt, plan, window
+        if window and span is None:  # seek a few frames early so that the restored timestamps are settled
+            back = frame_pts(info, max(0, window.first - 8))
+            span = FrameRange(window.first, window.end, frame_pts(info, window.first), back)
+        self.source, self.info, self.fmt, self.plan, self.span, self.window = source, info, fmt, plan, span, window
+        self.window_pts: tuple[int, int] | None = None  # a window's (first pts, end pts) as decoded
+        self.decoded = 0  # frames the decoder produced (a seek skips most of the film)
         self.cuts: list[int] = []  # frames where the inline detector found a cut
         self.stopped_early: str | None = None  # why decoding ended before the end of the file
-        self.span: tuple[int, int] | None = None  # a window's (first pts, end pts) in the source's time base
-        self.decoded = 0  # frames the decoder produced (a window's seek skips most of the film)
+        self.repaired_pts = False  # some timestamp was missing or out of reach and had to be made up
+        self.seeked = False  # a FrameRange was reached by seeking (else by decoding from the start)
 
     @property
     def first(self) -> int:
@@ -47,16 +71,26 @@ class DecodeStage:
         return self.window.frames if self.window else self.info.frames
 
     @property
-    def span_seconds(self) -> tuple[float, float] | None:
+    def window_seconds(self) -> tuple[float, float] | None:
         """A window's (start, end) seconds in the source's clock: as decoded once its frames came, else as planned."""
         if not self.window:
             return None
-        if self.span:
-            return float(self.span[0] * self.info.time_base), float(self.span[1] * self.info.time_base)
+        if self.window_pts:
+            return float(self.window_pts[0] * self.info.time_base), float(self.window_pts[1] * self.info.time_base)
         return span_seconds(self.info, self.window.first, self.window.end)
 
     def frames(self, stop: threading.Event) -> Iterator[tuple]:
-        """Every frame in display order until the end, a decoding error (``stopped_early`` says where) or ``stop``."""
+        """Every frame in display order until the end, a decoding error (``stopped_early`` says where) or ``stop``;
+        with a FrameRange, only its frames."""
+        span = self.span
+        if span and span.first_pts is not None and span.first > 0:
+            found = yield from self._frames(stop, seek=True)
+            if found:
+                return
+        yield from self._frames(stop, seek=False)
+
+    def _frames(self, stop: threading.Event, seek: bool) -> Iterator[tuple]:
+        """Returns False when seeking did not land on the range's first frame (nothing was yielded then)."""
         from vidcolor.shots.detect import make_detector
 
         plan, info = self.plan, self.info
@@ -66,36 +100,43 @@ class DecodeStage:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         failure: list[BaseException] = []
-
-        window, step = self.window, round(1 / (info.rate * info.time_base)) if info.rate else 1
-        target = frame_pts(info, window.first) - half_frame(info) if window else None
+        span = self.span
+        first, end = (span.first, span.end) if span else (0, None)
+        if seek:
+            container.seek(span.seek_pts if span.seek_pts is not None else span.first_pts, stream=stream)
 
         def decoded():
             try:
-                frames = seek_frames(container, stream, info, window.first) if window else container.decode(stream)
-                for frame in frames:
+                for frame in container.decode(stream):
                     if stop.is_set():
                         return
                     self.decoded += 1
-                    if target is not None and frame.pts is not None and frame.pts < target:
-                        continue  # between the keyframe and the segment
                     yield frame.pts, frame_luma(frame, self.fmt)
             except av.error.FFmpegError as exc:
                 failure.append(exc)
 
+        def repaired() -> None:
+            self.repaired_pts = True
+
+        step = round(1 / (info.rate * info.time_base)) if info.rate else 1
         source = decoded()
-        timed = restore_pts(source, step)
+        timed = restore_pts(source, step, on_repair=repaired)
         try:
-            index, shot, shot_first, origin = self.first, -1, None, None
+            index, shot, shot_first, origin = (None if seek else 0), -1, None, None
             for pts, luma in timed:
                 if stop.is_set():
-                    return
-                if window:
-                    if index >= window.end:
-                        break
-                    origin = pts if origin is None else origin
-                    self.span = (origin, pts + step)
-                    pts -= origin  # the segment starts at time 0
+                    return True
+                if index is None:  # seeking: find the range's first frame by its time
+                    if pts < span.first_pts:
+                        continue
+                    if pts != span.first_pts:
+                        return False
+                    index, self.seeked = first, True
+                if end is not None and index >= end:
+                    return True
+                if index < first:
+                    index += 1
+                    continue
                 if luma.shape != (info.height, info.width):
                     size = f"{info.width}x{info.height} -> {luma.shape[1]}x{luma.shape[0]}"
                     raise VidcolorError(
@@ -108,12 +149,19 @@ class DecodeStage:
                     shot, shot_first = number, gray
                     if detector and index > self.first:
                         self.cuts.append(index)
+                if self.window:
+                    origin = pts if origin is None else origin
+                    self.window_pts = (origin, pts + step)
+                    pts -= origin  # the preview starts at time 0
                 yield index, pts, luma, shot, shot_first
                 index += 1
+            if index is None:
+                return False
             if failure:
                 self.stopped_early = (
                     f"decoding stopped at frame {index} ({failure[0].__class__.__name__}): file damaged?"
                 )
+            return True
         finally:
             timed.close()  # the generators let go of the decoder before its container closes
             source.close()

@@ -67,7 +67,7 @@ class ModelStage:
             self._references[paths] = Reference.combine(prepared)
         return self._references[paths], shot
 
-    def _submit(self, luma: np.ndarray, ref: Reference | None, seed: int):
+    def _submit(self, luma: list[np.ndarray], ref: Reference | None, seed: int):
         """One batch to the chroma stage (in flight on CUDA); out of GPU memory -> smaller batches from then on."""
         if len(luma) <= self.batches.size:
             try:
@@ -80,13 +80,14 @@ class ModelStage:
 
     def run(self, frames: Iterable[tuple], put: Callable[[tuple], bool]) -> bool:
         """``frames``: (index, pts, luma, shot, first gray of the shot) until the decoder ends; ``put`` hands
-        (index, pts, luma, chroma) on and returns False when the run stops. True when every frame was handed on."""
+        (index, pts, luma, chroma, shot) on and returns False when the run stops. True when every frame was handed
+        on."""
         pending: list[tuple] = []
         current: dict[int, tuple[Reference | None, int]] = {}
         in_flight: deque = deque()
 
         def emit(batch, group) -> bool:
-            return all(put((item[0], item[1], item[2], c)) for item, c in zip(group, batch.result(), strict=True))
+            return all(put((*item[:3], c, item[3])) for item, c in zip(group, batch.result(), strict=True))
 
         def flush() -> bool:
             while pending:
@@ -99,7 +100,7 @@ class ModelStage:
                     current.clear()
                     current[shot] = self.reference(shot, group[0][4], group[0][0])
                 ref, seed = current[shot]
-                in_flight.append((self._submit(np.stack([item[2] for item in group]), ref, seed), group))
+                in_flight.append((self._submit([item[2] for item in group], ref, seed), group))
                 while len(in_flight) > self.chroma.ahead:
                     if not emit(*in_flight.popleft()):
                         return False

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import av
 
-from vidcolor.decode_stage import DecodeStage
+from vidcolor.decode_stage import DecodeStage, FrameRange
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format, resolve_codec
 from vidcolor.io.media import VideoInfo, probe
@@ -214,21 +214,26 @@ class VideoJob:
         if self.model.run(frames(), lambda item: _put(out_q, item, self.stop)):
             _put(out_q, END, self.stop)
 
-    def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo) -> None:
+    def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo, first: int) -> None:
         writer = ChunkWriter(state.dir, info, self.encode, self.fmt, first_chunk=len(state.chunks))
-        first = state.frames_done
-        try:
-            while True:
-                item = _get(in_q, self.stop)
-                if item is END:
-                    break
-                _index, pts, luma, chroma = item
+        shot = None
+
+        def close() -> None:
+            nonlocal first
+            name, n = writer.close_chunk()
+            state.add(name, first, n)
+            first += n
+
+        try:  # a chunk ends every chunk_frames frames and at each cut, so a sharded run cuts its chunks alike
+            while (item := _get(in_q, self.stop)) is not END:
+                _index, pts, luma, chroma, number = item
+                if writer.frames and number != shot:
+                    close()
+                shot = number
                 writer.write(pts, luma, chroma)
                 self.encoded += 1
                 if writer.frames >= self.options.chunk_frames:
-                    name, n = writer.close_chunk()
-                    state.add(name, first, n)
-                    first += n
+                    close()
             if self.stop.is_set():
                 writer.abort()
                 return
@@ -242,32 +247,33 @@ class VideoJob:
     # ------------------------------------------------------------------ supervisor
     def run(self) -> Summary:
         fmt = output_format(self.output)
-        self.info = info = probe(self.source)
-        self.encode, self.encoder_note = resolve_codec(self.options.encode)
-        self.fmt: PlanarFormat = plan_planar(info, self.encode.codec)
-        self.decoder = DecodeStage(self.source, info, self.fmt, self.plan, self.options.window)
-        self.stream_plans = check_or_fail(self.source, fmt, self.decoder.span_seconds)  # audio checked up front
-        fingerprint = {
-            "source": str(self.source.resolve()),
-            "size": self.source.stat().st_size,
-            "mtime_ns": self.source.stat().st_mtime_ns,
-            "refs": [[str(p) for p in s.paths] for s in self.plan.segments] + [str(p) for p in self.plan.candidates],
-            "starts": [s.start for s in self.plan.segments],
-            "detector": [self.plan.detector, self.plan.threshold],
-            "encode": asdict(self.encode),
-            "window": asdict(self.options.window) if self.options.window else None,
-        }
-        state = WorkState(work_dir_for(self.output), fingerprint)
+        self._prepare()
+        self.stream_plans = check_or_fail(self.source, fmt, self.decoder.window_seconds)  # audio checked up front
+        state = WorkState(work_dir_for(self.output), self.fingerprint)
         state.open(self.options.resume, self.options.fresh)
         try:
-            return self._run(state, fmt)
+            skip = state.frames_done
+            seconds = self._stream(state, self.decoder.first + skip)
+            chunks = [state.dir / c["file"] for c in state.chunks]
+            notes = finish_output(chunks, self.info, self.output, fmt, self.stream_plans, state.dir, self.source,
+                                  self.decoder.window_seconds)  # fmt: skip
         except BaseException:
             state.discard_if_empty()
             raise
+        encoder = f"{self.encoder_note}, {self.fmt.pix_fmt}"
+        return Summary(state.frames_done, seconds, skip, self.decoder.stopped_early, notes, encoder)
 
-    def _run(self, state: WorkState, fmt: str) -> Summary:
+    def _prepare(self, frames: FrameRange | None = None) -> None:
+        """Probe, choose the encoder and the planar format, build the decoder (over ``frames`` when given)."""
+        self.info = probe(self.source)
+        self.encode, self.encoder_note = resolve_codec(self.options.encode)
+        self.fmt: PlanarFormat = plan_planar(self.info, self.encode.codec)
+        self.decoder = DecodeStage(self.source, self.info, self.fmt, self.plan, frames, self.options.window)
+        self.fingerprint = run_fingerprint(self.source, self.plan, self.encode, self.options.window)
+
+    def _stream(self, state: WorkState, skip: int) -> float:
+        """Decode from frame ``skip`` on, colour and encode into ``state``'s chunks; returns the seconds it took."""
         info = self.info
-        skip = state.frames_done
         from vidcolor.model_stage import ModelStage  # imports torch: only now, every argument checked
 
         self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning)
@@ -275,9 +281,9 @@ class VideoJob:
         q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         threads = [
-            self._stage("decoder", self._decode, q_frames, self.decoder.first + skip),
+            self._stage("decoder", self._decode, q_frames, skip),
             self._stage("model", self._model, q_frames, q_colour),
-            self._stage("encoder", self._encode, q_colour, state, info),
+            self._stage("encoder", self._encode, q_colour, state, info, skip),
         ]
         for t in threads:
             t.start()
@@ -286,7 +292,7 @@ class VideoJob:
                 for t in threads:
                     t.join(timeout=0.25)
                 if self.on_progress:
-                    self.on_progress(skip + self.encoded, self.decoder.total)
+                    self.on_progress(skip - self.decoder.first + self.encoded, self.decoder.total)
         except KeyboardInterrupt:
             self.stop.set()
             for t in threads:
@@ -294,24 +300,42 @@ class VideoJob:
             raise
         if self.errors:
             raise _disk_full(self.errors[0], state) or self.errors[0]
-        seconds = time.perf_counter() - t0
-        chunks = [state.dir / c["file"] for c in state.chunks]
-        if not chunks:
-            raise VidcolorError(f"{self.source}: no frame could be decoded")
-        tmp = self.output.parent / f".{self.output.stem}.partial{self.output.suffix}"
-        try:
-            notes = assemble(chunks, info, tmp, fmt, self.stream_plans, self.decoder.span_seconds)
-            os.replace(tmp, self.output)
-        except av.error.ExitError:
-            raise KeyboardInterrupt from None  # Ctrl-C / SIGTERM while muxing: FFmpeg's interrupt callback saw it
-        except (OSError, av.error.FFmpegError) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
-            raise VidcolorError(
-                f"{self.output}: writing the final file failed ({detail}); the colourised chunks are kept in "
-                f"{state.dir}: fix the cause and run again with --resume"
-            ) from None
-        finally:
-            tmp.unlink(missing_ok=True)
-        shutil.rmtree(state.dir, ignore_errors=True)
-        encoder = f"{self.encoder_note}, {self.fmt.pix_fmt}"
-        return Summary(state.frames_done, seconds, skip, self.decoder.stopped_early, notes, encoder)
+        return time.perf_counter() - t0
+
+
+def run_fingerprint(source: Path, plan: ReferencePlan, encode: EncodeSettings, window=None) -> dict:
+    """What a work folder's chunks were made from: a resumed run must match it."""
+    return ({"window": asdict(window)} if window else {}) | {
+        "source": str(source.resolve()),
+        "size": source.stat().st_size,
+        "mtime_ns": source.stat().st_mtime_ns,
+        "refs": [[str(p) for p in s.paths] for s in plan.segments] + [str(p) for p in plan.candidates],
+        "starts": [s.start for s in plan.segments],
+        "detector": [plan.detector, plan.threshold],
+        "encode": asdict(encode),
+    }
+
+
+def finish_output(
+    chunks: list[Path], info: VideoInfo, output: Path, fmt: str, plans, work_dir: Path, source: Path, span=None
+) -> list[str]:
+    """Mux the chunks with the source's other streams into a temporary file, rename it to ``output``, remove the
+    work folder. Returns the notes on the other streams. ``span``: a preview's (start, end) seconds (io.encode)."""
+    if not chunks:
+        raise VidcolorError(f"{source}: no frame could be decoded")
+    tmp = output.parent / f".{output.stem}.partial{output.suffix}"
+    try:
+        notes = assemble(chunks, info, tmp, fmt, plans, span)
+        os.replace(tmp, output)
+    except av.error.ExitError:
+        raise KeyboardInterrupt from None  # Ctrl-C / SIGTERM while muxing: FFmpeg's interrupt callback saw it
+    except (OSError, av.error.FFmpegError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        raise VidcolorError(
+            f"{output}: writing the final file failed ({detail}); the colourised chunks are kept in "
+            f"{work_dir}: fix the cause and run again with --resume"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return notes

@@ -13,12 +13,28 @@ from vidcolor.io.encode import output_format
 from vidcolor.io.media import open_video, probe
 from vidcolor.pipeline import RunOptions, Summary, VideoJob, work_dir_for
 from vidcolor.progress import Progress
-from vidcolor.refs import plan_from_shots, plan_references
+from vidcolor.refs import ReferencePlan, plan_from_shots, plan_references
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_yaml
 from vidcolor.timerange import TimeSpec, frame_label, resolve_window
 
 if TYPE_CHECKING:
     from vidcolor.predictor import Predictor
+
+
+def check_run(
+    src: Path, out: Path, refs: str | None, shots: str | None, detector: str | None, threshold: float | None
+) -> ReferencePlan:
+    """Every check of a run's arguments, before any decoding: the source, the output, the references or shot file.
+    Returns the reference plan."""
+    open_video(src).close()  # exists, is a video, has a video stream: fails fast with a clear line
+    output_format(out)
+    if out.exists() and out.resolve() == src.resolve():
+        raise VidcolorError(f"{out}: output would overwrite the input")
+    if not out.parent.is_dir():
+        raise VidcolorError(f"{out.parent}: output folder does not exist")
+    if shots:
+        return plan_from_shots(read_shot_file(shots, probe(src)))
+    return plan_references(refs, per_shot=detector is not None, detector=detector, threshold=threshold)
 
 
 def run_video(
@@ -31,26 +47,21 @@ def run_video(
     shots: str | None = None,
     detector: str | None = "luma",
     threshold: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
     start: TimeSpec | None = None,
     duration: TimeSpec | None = None,
 ) -> Summary:
     """``shots``: a shot file to follow; else a folder of unindexed ``refs`` is assigned per shot detected inline
     (``detector``; None turns detection off). A run that detected shots writes them to OUTPUT.shots.yaml.
+    ``progress``: called with (frames done, total) instead of the terminal progress bar.
     ``start``/``duration``: colorize that segment only (a preview), its audio cut to match, timed from 0."""
     src, out = Path(source), Path(output)
-    open_video(src).close()  # exists, is a video, has a video stream: fails fast with a clear line
-    output_format(out)
-    if out.exists() and out.resolve() == src.resolve():
-        raise VidcolorError(f"{out}: output would overwrite the input")
-    if not out.parent.is_dir():
-        raise VidcolorError(f"{out.parent}: output folder does not exist")
-    info = probe(src)
-    window = resolve_window(str(src), info.frames, info.rate, start, duration)
-    options = replace(options, window=window)
-    if shots:
-        plan = plan_from_shots(read_shot_file(shots, info))
-    else:
-        plan = plan_references(refs, per_shot=detector is not None, detector=detector, threshold=threshold)
+    plan = check_run(src, out, refs, shots, detector, threshold)
+    window = None
+    if start is not None or duration is not None:
+        info = probe(src)
+        window = resolve_window(str(src), info.frames, info.rate, start, duration)
+        options = replace(options, window=window)
 
     def factory() -> Predictor:
         p = make_predictor(need_transfer=plan.needs_transfer())
@@ -60,13 +71,15 @@ def run_video(
         return p
 
     label = f"{src.name} {frame_label(window, info.rate)}" if window else src.name
-    progress = Progress(label, quiet=quiet, summary=False)  # run_video prints its own summary line
-    warn = None if quiet else lambda message: progress.write(f"vidcolor: warning: {message}")
-    job = VideoJob(src, out, plan, factory, options, on_progress=progress, on_warning=warn)
+    bar = Progress(label, quiet=quiet, summary=False) if progress is None else None  # run_video says the summary
+    warn = None if quiet else lambda message: print(f"vidcolor: warning: {message}", file=sys.stderr)
+    warn = bar.write if bar and not quiet else warn
+    job = VideoJob(src, out, plan, factory, options, on_progress=progress or bar, on_warning=warn)
     try:
         summary = job.run()
     except KeyboardInterrupt:
-        progress.close()
+        if bar:
+            bar.close()
         if work_dir_for(out).is_dir():
             print(
                 f"vidcolor: interrupted; the finished chunks are kept in {work_dir_for(out)}: "
@@ -75,7 +88,8 @@ def run_video(
             )
         raise
     finally:
-        progress.close()
+        if bar:
+            bar.close()
     if job.model and job.model.assignments and not window:  # a segment's shots do not describe the film
         shot_path = out.with_name(f"{out.stem}.shots.yaml")
         data = ShotFile(

@@ -148,7 +148,8 @@ class ChunkWriter:
         self.tmp.replace(final)
         self.container = self.stream = None
         self.number += 1
-        return final.name, self.frames
+        frames, self.frames = self.frames, 0
+        return final.name, frames
 
     def abort(self) -> None:
         if self.container is not None:

@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 WINDOW = 8  # frames held back: MPEG-4 / H.264 reorder depths are at most a few frames
 
 
-def restore_pts(items: Iterable[tuple[int | None, T]], step: int, window: int = WINDOW) -> Iterator[tuple[int, T]]:
+def restore_pts(
+    items: Iterable[tuple[int | None, T]],
+    step: int,
+    window: int = WINDOW,
+    on_repair: Callable[[], None] | None = None,
+) -> Iterator[tuple[int, T]]:
     """(pts, item) pairs in decoding (display) order -> (pts, item) with strictly increasing pts.
 
-    ``step``: one frame duration in the stream's time base, for frames without a usable timestamp."""
+    ``step``: one frame duration in the stream's time base, for frames without a usable timestamp (``on_repair``
+    is called for each such frame: its time is made up, so seeking to it would not find it)."""
     step = max(1, step)
     held: deque[T] = deque()
     stamps: list[int] = []  # min-heap of the timestamps not yet given out
@@ -36,6 +42,8 @@ def restore_pts(items: Iterable[tuple[int | None, T]], step: int, window: int = 
         pts = heapq.heappop(stamps) if stamps else None
         if pts is None or (last is not None and pts <= last):
             pts = 0 if last is None else last + step
+            if on_repair:
+                on_repair()
         last = pts
         return pts, item
 

@@ -125,16 +125,10 @@ def planar_frame(luma: np.ndarray, chroma: np.ndarray, fmt: PlanarFormat) -> av.
     h, w = fmt.height, fmt.width
     if luma.shape != (h, w) or chroma.shape != (2, *fmt.chroma_shape):
         raise ValueError(f"planes {luma.shape} + {chroma.shape} do not make a {w}x{h} {fmt.pix_fmt} frame")
-    luma, chroma = luma.astype(fmt.dtype, copy=False), chroma.astype(fmt.dtype, copy=False)
-    if fmt.subsampling == 2:
-        data = np.concatenate([luma.ravel(), chroma.ravel()]).reshape(h * 3 // 2, w)
-        frame = av.VideoFrame.from_ndarray(data, format=fmt.pix_fmt)
-    elif fmt.bits == 8:
-        frame = av.VideoFrame.from_ndarray(np.concatenate([luma[None], chroma]), format="yuv444p")
-    else:  # PyAV has no from_ndarray for yuv444p10le: write the planes
-        frame = av.VideoFrame(w, h, fmt.pix_fmt)
-        for i, plane in enumerate((luma, chroma[0], chroma[1])):
-            _plane(frame, i, "<u2")[:] = plane
+    frame = av.VideoFrame(w, h, fmt.pix_fmt)  # each plane written once, straight into the frame's buffers
+    dtype = np.uint8 if fmt.bits == 8 else "<u2"
+    for i, plane in enumerate((luma, chroma[0], chroma[1])):
+        _plane(frame, i, dtype)[:] = plane
     frame.colorspace, frame.color_range = fmt.colorspace, fmt.color_range
     return frame
 
