@@ -138,6 +138,7 @@ def test_bad_ranges_are_one_line_before_torch(tmp_path):
         "selects no frame": [*run, "--duration", "0"],
         "not a time": [*run, "--start", "soon"],
         "--frame 2.5 is past the end": ["image", str(src), "--frame", "2.5", "-o", str(tmp_path / "f.png")],
+        "not with --ray": [*run, "--start", "1", "--ray", "local"],
     }
     args = list(cases.values())
     proc = subprocess.run([sys.executable, "-c", CHECK, json.dumps(args)], capture_output=True, text=True, check=True)
