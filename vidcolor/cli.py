@@ -8,52 +8,11 @@ import sys
 import click
 
 from vidcolor import __version__
+from vidcolor.cli_options import FAST_PRESET, VidcolorGroup, hints_option, lazy_predictor_factory, model_options
 from vidcolor.errors import VidcolorError
 
 
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except VidcolorError as exc:
-            click.echo(f"vidcolor: error: {exc}", err=True)
-            ctx.exit(1)
-
-
-FAST_PRESET = {"size": 128, "batch": 2, "preset": "veryfast"}  # `run --fast` and `bench --fast`
-
-
-def _predictor_factory(vgg, device, size, hints="match"):
-    from vidcolor.preflight import predictor_factory  # torch is imported only when the factory is called
-
-    return predictor_factory(vgg, device, size, hints)
-
-
-def hints_option(f):
-    return click.option(
-        "--hints",
-        default="match",
-        show_default=True,
-        type=click.Choice(["match", "match-frozen", "transfer"]),
-        help="Where the colour hints come from: match (the reference's colours carried along learned matches of "
-        "VGG features, refined by a net that sees the whole match), match-frozen (the untrained matcher and the "
-        "sparse-hint refinement: the chain before the learned parts) or transfer (the paper's coarse AdaIN "
-        "transfer; less accurate, see README).",
-    )(f)
-
-
-def model_options(f):
-    f = click.option(
-        "--vgg", type=click.Path(dir_okay=False), help="VGG19 weights (.pth); else $VIDCOLOR_VGG or the cache."
-    )(f)
-    f = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")(f)
-    f = click.option(
-        "--size", default=256, show_default=True, help="Working size (short side, pixels) of the networks."
-    )(f)
-    return f
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=VidcolorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vidcolor")
 def cli() -> None:
     """Colorize black-and-white images and video from colour reference images."""
@@ -72,7 +31,7 @@ def image(targets, ref, output, at, quiet, vgg, device, size, hints):
     from vidcolor.still import colorize_frame, colorize_images
     from vidcolor.timerange import parse_time
 
-    factory = _predictor_factory(vgg, device, size, hints)
+    factory = lazy_predictor_factory(vgg, device, size, hints)
     if at is None:
         return colorize_images(list(targets), ref, output, factory, quiet=quiet)
     if len(targets) != 1:
@@ -158,14 +117,14 @@ def run(
     if ray_address or workers is not None:
         from vidcolor.scale.batch import run_sharded
 
-        factory = _predictor_factory(vgg, device, size, hints)
+        factory = lazy_predictor_factory(vgg, device, size, hints)
         run_sharded(source, output, refs, shots, detector, threshold, options, factory, ray_address, workers, quiet)
         return
     run_video(
         source,
         output,
         refs,
-        _predictor_factory(vgg, device, size, hints),
+        lazy_predictor_factory(vgg, device, size, hints),
         options,
         quiet,
         shots,
@@ -203,7 +162,7 @@ def shots(source, output, refs, detector, threshold, import_csv, quiet, vgg, dev
     """Detect the shots of SOURCE and write a shot file people can read and edit."""
     from vidcolor.shots.job import make_shots
 
-    make_shots(source, output, refs, detector, threshold, _predictor_factory(vgg, device, size), import_csv, quiet)
+    make_shots(source, output, refs, detector, threshold, lazy_predictor_factory(vgg, device, size), import_csv, quiet)
 
 
 @cli.command()
@@ -221,7 +180,7 @@ def review(source, shots, refs, output, sheet, detector, threshold, quiet, vgg, 
     """A web page of SOURCE's shots to pick references in, with a coloured preview frame per shot."""
     from vidcolor.review.build import build_review
 
-    factory = _predictor_factory(vgg, device, size, hints)
+    factory = lazy_predictor_factory(vgg, device, size, hints)
     build_review(source, output, factory, shots, refs, detector, threshold, sheet, quiet)
 
 
@@ -234,7 +193,7 @@ def stylize(content, ref, output, vgg, device, size):
     """Photorealistic stylization of CONTENT with the transfer sub-net alone (CONTENT = REF reproduces it)."""
     from vidcolor.still import stylize_image
 
-    stylize_image(content, ref, output, _predictor_factory(vgg, device, size))
+    stylize_image(content, ref, output, lazy_predictor_factory(vgg, device, size))
 
 
 def _int_list(text: str) -> list[int]:
@@ -265,7 +224,7 @@ def eval_cmd(
     from vidcolor.evaluate import report
     from vidcolor.evaluate.runner import evaluate
 
-    factory = None if baselines_only else _predictor_factory(vgg, device, size, hints)
+    factory = None if baselines_only else lazy_predictor_factory(vgg, device, size, hints)
     results, rows = evaluate(
         list(sources),
         factory,
@@ -343,7 +302,7 @@ def bench(
     if fast:
         stream_size, stream_batch, preset = FAST_PRESET["size"], [FAST_PRESET["batch"]], FAST_PRESET["preset"]
     results = run_bench(
-        _predictor_factory(vgg, device, stream_size, hints),
+        lazy_predictor_factory(vgg, device, stream_size, hints),
         device,
         sizes,
         batches,
@@ -369,7 +328,7 @@ def bench(
         report.write_json(json_path, results)
 
 
-@cli.group(cls=_Group)
+@cli.group(cls=VidcolorGroup)
 def weights() -> None:
     """Find, fetch, import and verify weight files."""
 
