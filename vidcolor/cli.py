@@ -8,52 +8,11 @@ import sys
 import click
 
 from vidcolor import __version__
+from vidcolor.cli_options import FAST_PRESET, VidcolorGroup, hints_option, lazy_predictor_factory, model_options
 from vidcolor.errors import VidcolorError
 
 
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except VidcolorError as exc:
-            click.echo(f"vidcolor: error: {exc}", err=True)
-            ctx.exit(1)
-
-
-FAST_PRESET = {"size": 128, "batch": 2, "preset": "veryfast"}  # `run --fast` and `bench --fast`
-
-
-def _predictor_factory(vgg, device, size, hints="match"):
-    from vidcolor.preflight import predictor_factory  # torch is imported only when the factory is called
-
-    return predictor_factory(vgg, device, size, hints)
-
-
-def hints_option(f):
-    return click.option(
-        "--hints",
-        default="match",
-        show_default=True,
-        type=click.Choice(["match", "match-frozen", "transfer"]),
-        help="Where the colour hints come from: match (the reference's colours carried along learned matches of "
-        "VGG features, refined by a net that sees the whole match), match-frozen (the untrained matcher and the "
-        "sparse-hint refinement: the chain before the learned parts) or transfer (the paper's coarse AdaIN "
-        "transfer; less accurate, see README).",
-    )(f)
-
-
-def model_options(f):
-    f = click.option(
-        "--vgg", type=click.Path(dir_okay=False), help="VGG19 weights (.pth); else $VIDCOLOR_VGG or the cache."
-    )(f)
-    f = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")(f)
-    f = click.option(
-        "--size", default=256, show_default=True, help="Working size (short side, pixels) of the networks."
-    )(f)
-    return f
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=VidcolorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vidcolor")
 def cli() -> None:
     """Colorize black-and-white images and video from colour reference images."""
@@ -63,14 +22,21 @@ def cli() -> None:
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--ref", "ref", default=None, help="Colour reference image; omitted = automatic colorization.")
 @click.option("-o", "--output", "output", required=True, help="Output file (one target) or folder (several).")
+@click.option("--frame", "at", default=None, help="TARGET is a video: colour its frame at TIME (12.5, 1:30, 240f).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @model_options
 @hints_option
-def image(targets, ref, output, quiet, vgg, device, size, hints):
-    """Colorize still images TARGETS (colour targets are reduced to gray first)."""
-    from vidcolor.still import colorize_images
+def image(targets, ref, output, at, quiet, vgg, device, size, hints):
+    """Colorize still images TARGETS (colour targets are reduced to gray first), or one frame of a video."""
+    from vidcolor.still import colorize_frame, colorize_images
+    from vidcolor.timerange import parse_time
 
-    colorize_images(list(targets), ref, output, _predictor_factory(vgg, device, size, hints), quiet=quiet)
+    factory = lazy_predictor_factory(vgg, device, size, hints)
+    if at is None:
+        return colorize_images(list(targets), ref, output, factory, quiet=quiet)
+    if len(targets) != 1:
+        raise VidcolorError(f"--frame takes one video TARGET, not {len(targets)}")
+    colorize_frame(targets[0], parse_time(at, "--frame"), ref, output, factory, quiet)
 
 
 @cli.command()
@@ -99,6 +65,8 @@ def image(targets, ref, output, quiet, vgg, device, size, hints):
     help="Cut detection for a folder of unindexed --refs (each shot gets its best-matching image).",
 )
 @click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
+@click.option("--start", default=None, help="Preview: start here (seconds, [HH:]MM:SS[.ms] or a frame number 240f).")
+@click.option("--duration", default=None, help="Preview: this long (same forms); the output starts at time 0.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--ray", "ray_address", default=None, help="Shard by shots on Ray: local, auto or a cluster address.")
 @click.option("--workers", type=int, default=None, help="Segments at once with --ray (default: GPUs, else CPUs/2).")
@@ -119,6 +87,8 @@ def run(
     shots,
     detector,
     threshold,
+    start,
+    duration,
     quiet,
     ray_address,
     workers,
@@ -130,6 +100,7 @@ def run(
     """Colorize the video SOURCE into OUTPUT, keeping its audio, timing and metadata."""
     from vidcolor.io.encode import EncodeSettings
     from vidcolor.pipeline import RunOptions
+    from vidcolor.timerange import parse_time
     from vidcolor.video import run_video
 
     if fast:
@@ -140,22 +111,27 @@ def run(
     if shots and refs:
         raise click.BadParameter("give --shots (references inside) or --refs, not both")
     detector = None if detector == "none" else detector
+    window = [parse_time(t, o) if t is not None else None for t, o in ((start, "--start"), (duration, "--duration"))]
+    if (ray_address or workers is not None) and window != [None, None]:
+        raise VidcolorError("--start/--duration preview one segment in this process: not with --ray or --workers")
     if ray_address or workers is not None:
         from vidcolor.scale.batch import run_sharded
 
-        factory = _predictor_factory(vgg, device, size, hints)
+        factory = lazy_predictor_factory(vgg, device, size, hints)
         run_sharded(source, output, refs, shots, detector, threshold, options, factory, ray_address, workers, quiet)
         return
     run_video(
         source,
         output,
         refs,
-        _predictor_factory(vgg, device, size, hints),
+        lazy_predictor_factory(vgg, device, size, hints),
         options,
         quiet,
         shots,
         detector,
         threshold,
+        start=window[0],
+        duration=window[1],
     )
 
 
@@ -186,7 +162,26 @@ def shots(source, output, refs, detector, threshold, import_csv, quiet, vgg, dev
     """Detect the shots of SOURCE and write a shot file people can read and edit."""
     from vidcolor.shots.job import make_shots
 
-    make_shots(source, output, refs, detector, threshold, _predictor_factory(vgg, device, size), import_csv, quiet)
+    make_shots(source, output, refs, detector, threshold, lazy_predictor_factory(vgg, device, size), import_csv, quiet)
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--shots", default=None, help="Shot file to review (else the cuts are detected).")
+@click.option("--refs", default=None, help="Reference image or folder, as for `run` (a folder: candidates per shot).")
+@click.option("-o", "--output", "output", required=True, help="Review page to write (.html, self-contained).")
+@click.option("--sheet", default=None, help="Also write a contact sheet PNG (first frame, preview, reference).")
+@click.option("--detector", default="luma", show_default=True, type=click.Choice(["luma", "scdet"]))
+@click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
+@click.option("--quiet", is_flag=True)
+@model_options
+@hints_option
+def review(source, shots, refs, output, sheet, detector, threshold, quiet, vgg, device, size, hints):
+    """A web page of SOURCE's shots to pick references in, with a coloured preview frame per shot."""
+    from vidcolor.review.build import build_review
+
+    factory = lazy_predictor_factory(vgg, device, size, hints)
+    build_review(source, output, factory, shots, refs, detector, threshold, sheet, quiet)
 
 
 @cli.command()
@@ -198,7 +193,7 @@ def stylize(content, ref, output, vgg, device, size):
     """Photorealistic stylization of CONTENT with the transfer sub-net alone (CONTENT = REF reproduces it)."""
     from vidcolor.still import stylize_image
 
-    stylize_image(content, ref, output, _predictor_factory(vgg, device, size))
+    stylize_image(content, ref, output, lazy_predictor_factory(vgg, device, size))
 
 
 def _int_list(text: str) -> list[int]:
@@ -229,7 +224,7 @@ def eval_cmd(
     from vidcolor.evaluate import report
     from vidcolor.evaluate.runner import evaluate
 
-    factory = None if baselines_only else _predictor_factory(vgg, device, size, hints)
+    factory = None if baselines_only else lazy_predictor_factory(vgg, device, size, hints)
     results, rows = evaluate(
         list(sources),
         factory,
@@ -307,7 +302,7 @@ def bench(
     if fast:
         stream_size, stream_batch, preset = FAST_PRESET["size"], [FAST_PRESET["batch"]], FAST_PRESET["preset"]
     results = run_bench(
-        _predictor_factory(vgg, device, stream_size, hints),
+        lazy_predictor_factory(vgg, device, stream_size, hints),
         device,
         sizes,
         batches,
@@ -333,7 +328,7 @@ def bench(
         report.write_json(json_path, results)
 
 
-@cli.group(cls=_Group)
+@cli.group(cls=VidcolorGroup)
 def weights() -> None:
     """Find, fetch, import and verify weight files."""
 

@@ -9,6 +9,10 @@ A ``FrameRange`` (a segment of a sharded run, vidcolor/scale) decodes frames ``f
 container seeks to the keyframe before ``seek_pts`` and frames are dropped until the one whose restored timestamp
 is ``first_pts``, which takes index ``first``: the same index and time the whole-film decoder gives it. Where that
 frame is not found (timestamps repaired or missing), it decodes from the start and counts, as the whole-film pass.
+
+A ``FrameWindow`` (``run --start/--duration``, a preview) is such a range found at the average frame rate, and its
+timestamps are shifted so that its first frame is at time 0, as ffmpeg's ``-ss``/``-t`` do; ``window_seconds``
+gives its span in the source's clock so that the audio can be cut to match.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import av
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.media import VideoInfo, open_video
+from vidcolor.io.seek import frame_pts, span_seconds
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
 from vidcolor.refs import ReferencePlan
+from vidcolor.timerange import FrameWindow
 
 
 @dataclass(frozen=True)
@@ -37,13 +43,41 @@ class FrameRange:
 
 class DecodeStage:
     def __init__(
-        self, source: Path, info: VideoInfo, fmt: PlanarFormat, plan: ReferencePlan, span: FrameRange | None = None
+        self,
+        source: Path,
+        info: VideoInfo,
+        fmt: PlanarFormat,
+        plan: ReferencePlan,
+        span: FrameRange | None = None,
+        window: FrameWindow | None = None,
     ) -> None:
-        self.source, self.info, self.fmt, self.plan, self.span = source, info, fmt, plan, span
+        if window and span is None:  # seek a few frames early so that the restored timestamps are settled
+            back = frame_pts(info, max(0, window.first - 8))
+            span = FrameRange(window.first, window.end, frame_pts(info, window.first), back)
+        self.source, self.info, self.fmt, self.plan, self.span, self.window = source, info, fmt, plan, span, window
+        self.window_pts: tuple[int, int] | None = None  # a window's (first pts, end pts) as decoded
+        self.decoded = 0  # frames the decoder produced (a seek skips most of the film)
         self.cuts: list[int] = []  # frames where the inline detector found a cut
         self.stopped_early: str | None = None  # why decoding ended before the end of the file
         self.repaired_pts = False  # some timestamp was missing or out of reach and had to be made up
         self.seeked = False  # a FrameRange was reached by seeking (else by decoding from the start)
+
+    @property
+    def first(self) -> int:
+        return self.window.first if self.window else 0
+
+    @property
+    def total(self) -> int:
+        return self.window.frames if self.window else self.info.frames
+
+    @property
+    def window_seconds(self) -> tuple[float, float] | None:
+        """A window's (start, end) seconds in the source's clock: as decoded once its frames came, else as planned."""
+        if not self.window:
+            return None
+        if self.window_pts:
+            return float(self.window_pts[0] * self.info.time_base), float(self.window_pts[1] * self.info.time_base)
+        return span_seconds(self.info, self.window.first, self.window.end)
 
     def frames(self, stop: threading.Event) -> Iterator[tuple]:
         """Every frame in display order until the end, a decoding error (``stopped_early`` says where) or ``stop``;
@@ -76,6 +110,7 @@ class DecodeStage:
                 for frame in container.decode(stream):
                     if stop.is_set():
                         return
+                    self.decoded += 1
                     yield frame.pts, frame_luma(frame, self.fmt)
             except av.error.FFmpegError as exc:
                 failure.append(exc)
@@ -83,10 +118,11 @@ class DecodeStage:
         def repaired() -> None:
             self.repaired_pts = True
 
+        step = round(1 / (info.rate * info.time_base)) if info.rate else 1
         source = decoded()
-        timed = restore_pts(source, round(1 / (info.rate * info.time_base)) if info.rate else 1, on_repair=repaired)
+        timed = restore_pts(source, step, on_repair=repaired)
         try:
-            index, shot, shot_first = (None if seek else 0), -1, None
+            index, shot, shot_first, origin = (None if seek else 0), -1, None, None
             for pts, luma in timed:
                 if stop.is_set():
                     return True
@@ -111,8 +147,12 @@ class DecodeStage:
                 number = (shot + 1 if detector.update(gray) or shot < 0 else shot) if detector else plan.index_of(index)
                 if number != shot:
                     shot, shot_first = number, gray
-                    if detector and index > 0:
+                    if detector and index > self.first:
                         self.cuts.append(index)
+                if self.window:
+                    origin = pts if origin is None else origin
+                    self.window_pts = (origin, pts + step)
+                    pts -= origin  # the preview starts at time 0
                 yield index, pts, luma, shot, shot_first
                 index += 1
             if index is None:

@@ -32,6 +32,7 @@ from vidcolor.io.media import VideoInfo, probe
 from vidcolor.io.streams import check_or_fail
 from vidcolor.io.yuv import PlanarFormat, plan_planar
 from vidcolor.refs import ReferencePlan
+from vidcolor.timerange import FrameWindow
 
 if TYPE_CHECKING:  # torch is imported when the predictor is built, after every argument is checked
     from vidcolor.model_stage import ModelStage
@@ -48,6 +49,7 @@ class RunOptions:
     encode: EncodeSettings = EncodeSettings()
     resume: bool = False
     fresh: bool = False
+    window: FrameWindow | None = None  # a segment (--start/--duration): its frames only, timed from its start
 
 
 @dataclass
@@ -246,14 +248,15 @@ class VideoJob:
     def run(self) -> Summary:
         fmt = output_format(self.output)
         self._prepare()
-        self.stream_plans = check_or_fail(self.source, fmt)  # audio timestamps checked before any frame is decoded
+        self.stream_plans = check_or_fail(self.source, fmt, self.decoder.window_seconds)  # audio checked up front
         state = WorkState(work_dir_for(self.output), self.fingerprint)
         state.open(self.options.resume, self.options.fresh)
         try:
             skip = state.frames_done
-            seconds = self._stream(state, skip)
+            seconds = self._stream(state, self.decoder.first + skip)
             chunks = [state.dir / c["file"] for c in state.chunks]
-            notes = finish_output(chunks, self.info, self.output, fmt, self.stream_plans, state.dir, self.source)
+            notes = finish_output(chunks, self.info, self.output, fmt, self.stream_plans, state.dir, self.source,
+                                  self.decoder.window_seconds)  # fmt: skip
         except BaseException:
             state.discard_if_empty()
             raise
@@ -265,8 +268,8 @@ class VideoJob:
         self.info = probe(self.source)
         self.encode, self.encoder_note = resolve_codec(self.options.encode)
         self.fmt: PlanarFormat = plan_planar(self.info, self.encode.codec)
-        self.decoder = DecodeStage(self.source, self.info, self.fmt, self.plan, frames)
-        self.fingerprint = run_fingerprint(self.source, self.plan, self.encode)
+        self.decoder = DecodeStage(self.source, self.info, self.fmt, self.plan, frames, self.options.window)
+        self.fingerprint = run_fingerprint(self.source, self.plan, self.encode, self.options.window)
 
     def _stream(self, state: WorkState, skip: int) -> float:
         """Decode from frame ``skip`` on, colour and encode into ``state``'s chunks; returns the seconds it took."""
@@ -289,7 +292,7 @@ class VideoJob:
                 for t in threads:
                     t.join(timeout=0.25)
                 if self.on_progress:
-                    self.on_progress(skip + self.encoded, info.frames)
+                    self.on_progress(skip - self.decoder.first + self.encoded, self.decoder.total)
         except KeyboardInterrupt:
             self.stop.set()
             for t in threads:
@@ -300,9 +303,9 @@ class VideoJob:
         return time.perf_counter() - t0
 
 
-def run_fingerprint(source: Path, plan: ReferencePlan, encode: EncodeSettings) -> dict:
+def run_fingerprint(source: Path, plan: ReferencePlan, encode: EncodeSettings, window=None) -> dict:
     """What a work folder's chunks were made from: a resumed run must match it."""
-    return {
+    return ({"window": asdict(window)} if window else {}) | {
         "source": str(source.resolve()),
         "size": source.stat().st_size,
         "mtime_ns": source.stat().st_mtime_ns,
@@ -314,15 +317,15 @@ def run_fingerprint(source: Path, plan: ReferencePlan, encode: EncodeSettings) -
 
 
 def finish_output(
-    chunks: list[Path], info: VideoInfo, output: Path, fmt: str, plans, work_dir: Path, source: Path
+    chunks: list[Path], info: VideoInfo, output: Path, fmt: str, plans, work_dir: Path, source: Path, span=None
 ) -> list[str]:
     """Mux the chunks with the source's other streams into a temporary file, rename it to ``output``, remove the
-    work folder. Returns the notes on the other streams."""
+    work folder. Returns the notes on the other streams. ``span``: a preview's (start, end) seconds (io.encode)."""
     if not chunks:
         raise VidcolorError(f"{source}: no frame could be decoded")
     tmp = output.parent / f".{output.stem}.partial{output.suffix}"
     try:
-        notes = assemble(chunks, info, tmp, fmt, plans)
+        notes = assemble(chunks, info, tmp, fmt, plans, span)
         os.replace(tmp, output)
     except av.error.ExitError:
         raise KeyboardInterrupt from None  # Ctrl-C / SIGTERM while muxing: FFmpeg's interrupt callback saw it

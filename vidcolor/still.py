@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, write_format, write_image
+from vidcolor.timerange import TimeSpec
 
 if TYPE_CHECKING:
     from vidcolor.predictor import Predictor
@@ -76,6 +77,41 @@ def colorize_images(
         if not quiet:
             print(f"{t} -> {o}", file=sys.stderr)
     return outputs
+
+
+def colorize_frame(
+    video: str,
+    at: TimeSpec,
+    ref: str | None,
+    out: str,
+    make_predictor: Callable[..., Predictor],
+    quiet: bool = False,
+) -> Path:
+    """The frame of ``video`` at ``at`` coloured as `run` colours it (its luma plane kept), found by seeking."""
+    from vidcolor.io.media import probe
+    from vidcolor.io.seek import frames_at
+    from vidcolor.io.yuv import frame_luma, plan_planar
+    from vidcolor.timerange import resolve_window
+
+    src, out_path = Path(video), Path(out)
+    info = probe(src)
+    index = resolve_window(str(src), info.frames, info.rate, at, None, "--frame").first
+    write_format(out_path)
+    ref_path = check_image(ref) if ref else None
+    refuse_overwrite([src] + ([ref_path] if ref_path else []), [out_path])
+    if ref_path:
+        load_reference_image(ref_path)  # grayscale references refused before the networks load
+    fmt = plan_planar(info, "libx264")
+    found = list(frames_at(src, info, [index], lambda frame: frame_luma(frame, fmt)))
+    if not found:
+        raise VidcolorError(f"{src}: frame {index} ({at.text}) could not be decoded")
+    from vidcolor.preview import FramePreview  # imports torch: every argument checked
+
+    predictor = make_predictor(need_transfer=ref_path is not None)
+    write_image(out_path, FramePreview(predictor, fmt)(found[0][1], (ref_path,) if ref_path else ()))
+    if not quiet:
+        print(f"{src} frame {index} ({at.text}) -> {out_path}", file=sys.stderr)
+    return out_path
 
 
 def stylize_image(content: str, style: str, out: str, make_predictor: Callable[..., Predictor]) -> Path:

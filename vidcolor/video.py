@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,41 +12,13 @@ from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import output_format
 from vidcolor.io.media import open_video, probe
 from vidcolor.pipeline import RunOptions, Summary, VideoJob, work_dir_for
+from vidcolor.progress import Progress
 from vidcolor.refs import ReferencePlan, plan_from_shots, plan_references
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_yaml
+from vidcolor.timerange import TimeSpec, frame_label, resolve_window
 
 if TYPE_CHECKING:
     from vidcolor.predictor import Predictor
-
-
-class ProgressLine:
-    """frames done / total, fps, ETA on one terminal line (a line every 10 s when not a terminal)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet, self.tty = quiet, sys.stderr.isatty()
-        self.t0 = time.perf_counter()
-        self.start: int | None = None
-        self.last_print = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.quiet:
-            return
-        now = time.perf_counter()
-        if self.start is None:
-            self.start = done
-        if not self.tty and now - self.last_print < 10:
-            return
-        self.last_print = now
-        fps = (done - self.start) / max(now - self.t0, 1e-9)
-        total = max(total, done)
-        eta = (total - done) / fps if fps > 0 else float("nan")
-        eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta == eta else "--:--:--"
-        line = f"{done}/{total} frames ({100 * done / max(total, 1):.0f}%) {fps:.2f} fps ETA {eta_text}"
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.tty and not self.quiet:
-            print(file=sys.stderr)
 
 
 def check_run(
@@ -76,12 +48,20 @@ def run_video(
     detector: str | None = "luma",
     threshold: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    start: TimeSpec | None = None,
+    duration: TimeSpec | None = None,
 ) -> Summary:
     """``shots``: a shot file to follow; else a folder of unindexed ``refs`` is assigned per shot detected inline
     (``detector``; None turns detection off). A run that detected shots writes them to OUTPUT.shots.yaml.
-    ``progress``: called with (frames done, total) instead of the terminal progress line."""
+    ``progress``: called with (frames done, total) instead of the terminal progress bar.
+    ``start``/``duration``: colorize that segment only (a preview), its audio cut to match, timed from 0."""
     src, out = Path(source), Path(output)
     plan = check_run(src, out, refs, shots, detector, threshold)
+    window = None
+    if start is not None or duration is not None:
+        info = probe(src)
+        window = resolve_window(str(src), info.frames, info.rate, start, duration)
+        options = replace(options, window=window)
 
     def factory() -> Predictor:
         p = make_predictor(need_transfer=plan.needs_transfer())
@@ -90,14 +70,16 @@ def run_video(
             print(f"vidcolor: {plan.note}; device {p.device}, {dtype}, working size {p.size}", file=sys.stderr)
         return p
 
-    progress = progress or ProgressLine(quiet)
-    warn = None if quiet else lambda message: print(f"\nvidcolor: warning: {message}", file=sys.stderr)
-    job = VideoJob(src, out, plan, factory, options, on_progress=progress, on_warning=warn)
+    label = f"{src.name} {frame_label(window, info.rate)}" if window else src.name
+    bar = Progress(label, quiet=quiet, summary=False) if progress is None else None  # run_video says the summary
+    warn = None if quiet else lambda message: print(f"vidcolor: warning: {message}", file=sys.stderr)
+    warn = bar.write if bar and not quiet else warn
+    job = VideoJob(src, out, plan, factory, options, on_progress=progress or bar, on_warning=warn)
     try:
         summary = job.run()
     except KeyboardInterrupt:
-        if isinstance(progress, ProgressLine):
-            progress.close()
+        if bar:
+            bar.close()
         if work_dir_for(out).is_dir():
             print(
                 f"vidcolor: interrupted; the finished chunks are kept in {work_dir_for(out)}: "
@@ -106,9 +88,9 @@ def run_video(
             )
         raise
     finally:
-        if isinstance(progress, ProgressLine):
-            progress.close()
-    if job.model and job.model.assignments:
+        if bar:
+            bar.close()
+    if job.model and job.model.assignments and not window:  # a segment's shots do not describe the film
         shot_path = out.with_name(f"{out.stem}.shots.yaml")
         data = ShotFile(
             shots_from_cuts(job.decoder.cuts, summary.frames),
@@ -128,9 +110,9 @@ def run_video(
     if not quiet:
         resumed = f", resumed after frame {summary.resumed_from}" if summary.resumed_from else ""
         streams = "; ".join(summary.streams) if summary.streams else "no audio"
+        what = f"{summary.frames} frames of {label}" if window else f"{summary.frames} frames"
         print(
-            f"vidcolor: {summary.frames} frames -> {out} at {summary.fps:.2f} fps{resumed}; encoder {summary.encoder}; "
-            f"{streams}",
+            f"vidcolor: {what} -> {out} at {summary.fps:.2f} fps{resumed}; encoder {summary.encoder}; {streams}",
             file=sys.stderr,
         )
         if summary.stopped_early:

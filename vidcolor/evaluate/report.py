@@ -6,11 +6,11 @@ import json
 import math
 import os
 
-import cv2
 import numpy as np
 
 from vidcolor.io.atomic import write_text_atomic
 from vidcolor.io.image import write_image
+from vidcolor.io.thumbs import contact_sheet as sheet
 
 COLUMNS = (
     ("psnr", "PSNR", "{:.2f}"),
@@ -48,29 +48,8 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
 
 def contact_sheet(rows: dict[str, list[tuple[str, list[np.ndarray]]]], path: str | os.PathLike, tile_w: int = 200):
     """Columns: ground truth then each method; one row per picked frame of each sequence; labelled."""
-    columns = list(rows)
-    grid = []  # grid[c][r] = (sequence name, tile)
-    for col in columns:
-        tiles = []
-        for seq_name, frames in rows[col]:
-            for frame in frames:
-                h, w = frame.shape[:2]
-                tile = cv2.resize(frame, (tile_w, max(1, round(h * tile_w / w))), interpolation=cv2.INTER_AREA)
-                tiles.append((seq_name, tile))
-        grid.append(tiles)
-    heights = [tile.shape[0] for _, tile in grid[0]]
-    header = 24
-    offsets = np.cumsum([header, *heights])
-    sheet = np.full((int(offsets[-1]), tile_w * len(columns), 3), 255, np.uint8)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    for c, (name, tiles) in enumerate(zip(columns, grid, strict=True)):
-        cv2.putText(sheet, name, (c * tile_w + 6, 17), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        for r, (seq_name, tile) in enumerate(tiles):
-            y = int(offsets[r])
-            sheet[y : y + tile.shape[0], c * tile_w : (c + 1) * tile_w] = tile
-            if c == 0:
-                cv2.putText(sheet, seq_name, (4, y + 14), font, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-    write_image(path, sheet)
+    columns = {name: [(seq, frame) for seq, frames in seqs for frame in frames] for name, seqs in rows.items()}
+    write_image(path, sheet(columns, tile_w))
 
 
 def bench_table(results: dict) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.media import VideoInfo
-from vidcolor.io.streams import PacketClock, StreamPlan, plan_streams
+from vidcolor.io.streams import PacketClock, StreamPlan, plan_streams, window_packets
 from vidcolor.io.subtitles import SubtitleTrackMaker, cue_payload, cue_text
 from vidcolor.io.yuv import PlanarFormat, planar_frame
 
@@ -175,10 +175,16 @@ def _chunk_packets(chunks: list[Path], out_stream) -> Iterator[tuple[float, int,
 
 
 def assemble(
-    chunks: list[Path], info: VideoInfo, dest: Path, fmt: str, plans: list[StreamPlan] | None = None
+    chunks: list[Path],
+    info: VideoInfo,
+    dest: Path,
+    fmt: str,
+    plans: list[StreamPlan] | None = None,
+    span: tuple[float, float] | None = None,
 ) -> list[str]:
     """Mux chunk video + the source's other streams into ``dest`` as ``plans`` say (io.streams; made here when
-    not given). Returns one note per non-video stream of the source."""
+    not given). ``span``: a segment's (start, end) seconds in the source: only the other streams' packets inside
+    it, shifted to start at 0 like the segment's frames. Returns one note per non-video stream of the source."""
     subtitle_tracks = SubtitleTrackMaker()
     with (
         av.open(str(chunks[0])) as first,
@@ -210,7 +216,7 @@ def assemble(
             pairs.append((s, o, plan))
         try:
             merged = heapq.merge(
-                _chunk_packets(chunks, ov), _source_packets(src, pairs), key=lambda item: (item[0], item[1])
+                _chunk_packets(chunks, ov), _source_packets(src, pairs, span), key=lambda item: (item[0], item[1])
             )
             for _time_s, _kind, packet, stream in merged:
                 packet.stream = stream
@@ -220,12 +226,12 @@ def assemble(
     return [p.note() for p in plans]
 
 
-def _source_packets(src, pairs) -> Iterator[tuple[float, int, av.Packet, object]]:
+def _source_packets(src, pairs, span=None) -> Iterator[tuple[float, int, av.Packet, object]]:
     if not pairs:
         return
     by_index = {s.index: (o, plan, PacketClock(s) if plan.kind == "audio" else None) for s, o, plan in pairs}
     try:
-        for packet in src.demux(*[s for s, _, _ in pairs]):
+        for packet in window_packets(src, [s for s, _, _ in pairs], span):
             out_stream, plan, clock = by_index[packet.stream.index]
             if plan.action == "reencode":
                 for frame in packet.decode():

@@ -76,6 +76,7 @@ class VideoInfo:
     rotation: int
     sample_aspect_ratio: Fraction | None
     others: list[StreamInfo] = field(default_factory=list)
+    start_pts: int = 0  # pts of the first frame (frame numbers count from it)
 
 
 def open_video(path: str | os.PathLike) -> av.container.InputContainer:
@@ -140,6 +141,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             rotation=int(round(first.rotation or 0)),
             sample_aspect_ratio=Fraction(cc.sample_aspect_ratio) if cc.sample_aspect_ratio else None,
             others=others,
+            start_pts=first.pts or 0,
         )
     finally:
         container.close()

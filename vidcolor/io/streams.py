@@ -8,6 +8,8 @@
   AVI) are rebuilt from the previous packet's time and duration, else the muxer refuses them (``Invalid argument``)
   after the whole film was computed. ``check_streams`` runs the copy into the output format up front (into a sink
   that discards the bytes, audio only) so such a problem is repaired, or reported, before any frame is decoded.
+- A segment (``run --start/--duration``) keeps the packets that start within its (start, end) seconds, shifted so
+  that the segment starts at time 0: the audio is cut to match at packet boundaries (about 20 ms for AAC).
 """
 
 from __future__ import annotations
@@ -89,6 +91,33 @@ def plan_streams(src: av.container.InputContainer, fmt: str) -> list[StreamPlan]
     return plans
 
 
+def packet_seconds(packet: av.Packet) -> float | None:
+    ts = packet.pts if packet.pts is not None else packet.dts
+    return float(ts * packet.time_base) if ts is not None and packet.time_base else None
+
+
+def window_packets(src: av.container.InputContainer, streams: list, span: tuple[float, float] | None):
+    """Demuxed packets of ``streams``; with ``span`` (start, end seconds in the source's clock) only those that
+    start inside it, timestamps shifted by ``start``; the demuxer seeks near ``start`` first."""
+    if span is None:
+        yield from src.demux(*streams)
+        return
+    start, end = span
+    src.seek(max(0, int((start - 1.0) * av.time_base)), backward=True)
+    for packet in src.demux(*streams):
+        t = packet_seconds(packet)
+        if t is None or t < start - 1e-6:
+            continue
+        if t >= end - 1e-6:
+            if t > end + 2.0:  # packets are interleaved by time: everything after this is later still
+                return
+            continue
+        shift = round(start / packet.time_base)
+        packet.pts = packet.pts - shift if packet.pts is not None else None
+        packet.dts = packet.dts - shift if packet.dts is not None else None
+        yield packet
+
+
 class PacketClock:
     """Strictly increasing dts for one copied audio stream: a packet whose timestamp repeats, goes back or is
     missing gets the previous packet's time plus its duration (from the packet, else the codec's frame size)."""
@@ -142,9 +171,10 @@ class _Sink(io.RawIOBase):
         return self.pos
 
 
-def check_streams(path, fmt: str) -> list[StreamPlan]:
+def check_streams(path, fmt: str, span: tuple[float, float] | None = None) -> list[StreamPlan]:
     """Plan the streams, then copy every copied audio stream into ``fmt`` (bytes discarded), timestamps repaired:
-    the number of repairs goes into the plan; a stream the muxer still refuses is re-encoded instead."""
+    the number of repairs goes into the plan; a stream the muxer still refuses is re-encoded instead. ``span``:
+    the segment's (start, end) seconds, the only part copied."""
     with av.open(str(path)) as src:
         plans = plan_streams(src, fmt)
         copies = {p.index: p for p in plans if p.action == "copy" and p.kind == "audio"}
@@ -152,7 +182,7 @@ def check_streams(path, fmt: str) -> list[StreamPlan]:
             return plans
         for plan in copies.values():
             try:
-                plan.repaired = _dry_run(src, plan.index, fmt)
+                plan.repaired = _dry_run(src, plan.index, fmt, span)
             except av.error.ExitError:
                 raise KeyboardInterrupt from None
             except av.error.FFmpegError as exc:
@@ -161,14 +191,14 @@ def check_streams(path, fmt: str) -> list[StreamPlan]:
     return plans
 
 
-def _dry_run(src: av.container.InputContainer, index: int, fmt: str) -> int:
+def _dry_run(src: av.container.InputContainer, index: int, fmt: str, span: tuple[float, float] | None) -> int:
     src.seek(0)
     stream = src.streams[index]
     clock = PacketClock(stream)
     with av.open(_Sink(), "w", format=fmt) as out:
         o = out.add_stream_from_template(stream)
         try:
-            for packet in src.demux(stream):
+            for packet in window_packets(src, [stream], span):
                 if packet.size:
                     packet.stream = o
                     out.mux(clock.fix(packet))
@@ -177,8 +207,8 @@ def _dry_run(src: av.container.InputContainer, index: int, fmt: str) -> int:
     return clock.repaired
 
 
-def check_or_fail(path, fmt: str) -> list[StreamPlan]:
+def check_or_fail(path, fmt: str, span: tuple[float, float] | None = None) -> list[StreamPlan]:
     try:
-        return check_streams(path, fmt)
+        return check_streams(path, fmt, span)
     except av.error.FFmpegError as exc:
         raise VidcolorError(f"{path}: reading its audio and subtitle streams failed ({exc.strerror or exc})") from None

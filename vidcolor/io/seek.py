@@ -1,0 +1,71 @@
+"""Going to a frame without decoding the film up to it: seek to the keyframe before it, decode from there.
+
+Frame numbers map to timestamps at the average rate (``VideoInfo.start_pts`` is frame 0), exact for constant
+frame rate. A seek lands on a keyframe at or before the target; where the container indexes decoding times
+(B-frames) that keyframe can show after the target, so a seek that overshoots is retried further back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import av
+
+from vidcolor.io.media import VideoInfo, open_video
+
+BACKOFF = (0.0, 1.0, 5.0, 30.0)  # seconds before the target tried in turn; then the start of the file
+
+
+def frame_pts(info: VideoInfo, index: int) -> int:
+    """Timestamp (stream time base) of frame ``index`` at the average rate."""
+    return info.start_pts + round(index / (info.rate * info.time_base))
+
+
+def half_frame(info: VideoInfo) -> int:
+    return max(1, round(1 / (2 * info.rate * info.time_base)))
+
+
+def seek_frames(container, stream, info: VideoInfo, index: int) -> Iterator[av.VideoFrame]:
+    """Decoded frames from the keyframe before frame ``index`` on, in display order (a generator)."""
+    target = frame_pts(info, index)
+    for back in (*BACKOFF, None):
+        if back is None or target - round(back / info.time_base) <= info.start_pts:
+            container.seek(0, backward=True)  # from the start of the file
+            yield from container.decode(stream)
+            return
+        container.seek(target - round(back / info.time_base), stream=stream, backward=True)
+        frames = container.decode(stream)
+        first = next(frames, None)
+        if first is None:
+            continue
+        if first.pts is not None and first.pts > target + half_frame(info):
+            continue  # landed after the target: further back
+        yield first
+        yield from frames
+        return
+
+
+def frames_at(
+    path: str | os.PathLike, info: VideoInfo, indices: list[int], convert: Callable[[av.VideoFrame], object]
+) -> Iterator[tuple[int, object]]:
+    """(index, convert(frame)) for each frame index, one seek each (ascending indices decode nothing twice when
+    they share a keyframe interval, but each still seeks). Indices past the end are skipped."""
+    container = open_video(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        half = half_frame(info)
+        for index in indices:
+            target = frame_pts(info, index)
+            for frame in seek_frames(container, stream, info, index):
+                if frame.pts is None or frame.pts >= target - half:
+                    yield index, convert(frame)
+                    break
+    finally:
+        container.close()
+
+
+def span_seconds(info: VideoInfo, first: int, end: int) -> tuple[float, float]:
+    """(start, end) seconds in the source's clock of frames [first, end) at the average rate."""
+    return float(frame_pts(info, first) * info.time_base), float(frame_pts(info, end) * info.time_base)

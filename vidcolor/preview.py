@@ -1,0 +1,35 @@
+"""Single frames coloured exactly as `vidcolor run` colours them (for `review` and `image --frame`): the frame's own
+luma plane -> the chroma stage (the predictor's ab at chroma resolution, Cb/Cr in closed form) -> the RGB a player
+shows. References are prepared once per set of files, as in the model stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vidcolor.chroma_stage import ChromaStage
+from vidcolor.io.image import read_image
+from vidcolor.io.yuv import PlanarFormat, planar_to_rgb
+from vidcolor.predictor import Predictor, Reference
+
+
+class FramePreview:
+    def __init__(self, predictor: Predictor, fmt: PlanarFormat) -> None:
+        self.predictor, self.fmt = predictor, fmt
+        self.chroma = ChromaStage(predictor, fmt)
+        self._references: dict[tuple[Path, ...], Reference] = {}
+
+    def reference(self, paths: tuple[Path, ...]) -> Reference | None:
+        """The prepared (combined) reference of a set of files; None (automatic colorization) for none."""
+        if not paths:
+            return None
+        if paths not in self._references:
+            prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
+            self._references[paths] = Reference.combine(prepared)
+        return self._references[paths]
+
+    def __call__(self, luma: np.ndarray, paths: tuple[Path, ...] = (), seed: int = 0) -> np.ndarray:
+        """(H, W) luma codes of the frame -> (H, W, 3) uint8 RGB as the output video shows it."""
+        chroma = self.chroma(luma[None], self.reference(tuple(Path(p) for p in paths)), seed)[0]
+        return planar_to_rgb(luma, chroma, self.fmt)

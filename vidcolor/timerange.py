@@ -1,0 +1,106 @@
+"""Times people type (``--start``, ``--duration``, ``image --frame``) and the frame range they select. Torch-free:
+every check here runs before torch is imported.
+
+A time is seconds (``90``, ``12.5``), a timecode (``1:30``, ``01:02:03.5``) or a frame number (``240f``). Frames
+count from 0 at the film's average rate (exact for constant frame rate). A segment is the half-open frame range
+[first, first + frames); a duration that runs past the end stops at the end, as ffmpeg's ``-t`` does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vidcolor.errors import VidcolorError
+
+_TIMECODE = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    """A typed time: ``frame`` when given as a frame number, else ``seconds``."""
+
+    text: str
+    seconds: float = 0.0
+    frame: int | None = None
+
+    def to_frames(self, rate: Fraction) -> int:
+        """The time as a frame count at ``rate`` (frames per second)."""
+        return self.frame if self.frame is not None else round(self.seconds * float(rate))
+
+
+def parse_time(text: str, option: str) -> TimeSpec:
+    """``90``, ``12.5``, ``1:30``, ``01:02:03.5`` or ``240f`` -> TimeSpec; anything else (negative, NaN, garbage)
+    is one clear error naming ``option``."""
+    raw = str(text).strip()
+    low = raw.lower()
+    try:
+        if low.endswith("f"):
+            frame = int(low[:-1])
+            if frame < 0:
+                raise ValueError
+            return TimeSpec(raw, frame=frame)
+        m = _TIMECODE.match(low)
+        if m:
+            h, mi, s = int(m.group(1) or 0), int(m.group(2)), float(m.group(3))
+            if mi >= 60 and m.group(1) or s >= 60:
+                raise ValueError
+            return TimeSpec(raw, seconds=3600 * h + 60 * mi + s)
+        seconds = float(low)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError
+        return TimeSpec(raw, seconds=seconds)
+    except ValueError:
+        pass
+    if low.startswith("-"):
+        raise VidcolorError(f"{option} {raw}: a time cannot be negative")
+    raise VidcolorError(f"{option} {raw}: not a time (use seconds like 12.5, a timecode like 01:02:03.5, or 240f)")
+
+
+@dataclass(frozen=True)
+class FrameWindow:
+    """Frames [first, first + frames) of a film, selected with ``--start``/``--duration``."""
+
+    first: int
+    frames: int
+
+    @property
+    def end(self) -> int:
+        return self.first + self.frames
+
+
+def _fmt(frames: int, rate: Fraction) -> str:
+    seconds = float(frames / rate) if rate else 0.0
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{int(h):02d}:{int(m):02d}:{s:06.3f}"
+
+
+def resolve_window(
+    source: str,
+    total: int,
+    rate: Fraction,
+    start: TimeSpec | None,
+    duration: TimeSpec | None,
+    start_option: str = "--start",
+) -> FrameWindow | None:
+    """The frame range of ``--start``/``--duration`` on a film of ``total`` frames; None when neither is given.
+    A start at or past the end and an empty duration are errors naming the film and its length."""
+    if start is None and duration is None:
+        return None
+    first = start.to_frames(rate) if start else 0
+    if first >= total:
+        raise VidcolorError(
+            f"{source}: {start_option} {start.text} is past the end of the video ({_fmt(total, rate)}, {total} frames)"
+        )
+    count = duration.to_frames(rate) if duration else total - first
+    if count < 1:
+        raise VidcolorError(f"{source}: --duration {duration.text} selects no frame (at {float(rate):.3f} fps)")
+    return FrameWindow(first, min(count, total - first))
+
+
+def frame_label(window: FrameWindow, rate: Fraction) -> str:
+    """``frames 240..480 (00:00:10.000-00:00:20.000)`` for messages."""
+    return f"frames {window.first}..{window.end} ({_fmt(window.first, rate)}-{_fmt(window.end, rate)})"
