@@ -247,3 +247,26 @@ def test_progress_lines_per_film_and_overall():
     assert rows[0] == "a.mp4: 40/100 frames (40%) 4.00 fps ETA 00:00:15"
     assert rows[1] == "b.mp4: 70/200 frames (35%) 2.00 fps ETA 00:01:05"
     assert rows[2] == "all films: 110/300 frames (37%) 6.00 fps ETA 00:00:31"
+
+
+def test_films_progress_bars_on_a_terminal_and_one_summary_in_a_pipe():
+    import io
+
+    from vidcolor.scale.progress import FilmsProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term, pipe = Terminal(), io.StringIO()
+    for stream in (term, pipe):
+        progress = FilmsProgress(stream=stream)
+        progress([("a.mp4", 0, 100), ("b.mp4", 0, 200)])
+        progress([("a.mp4", 40, 100), ("b.mp4", 70, 200)])
+        progress.note("a.mp4: done")
+        progress.close()
+    assert "all films" in term.getvalue() and "110/300" in term.getvalue() and "frame" in term.getvalue()
+    assert "a.mp4: done" in term.getvalue()
+    rows = pipe.getvalue().splitlines()  # nothing drawn while it runs: the note, then one line per film and overall
+    assert rows[0] == "a.mp4: done" and len(rows) == 4
+    assert rows[1].startswith("a.mp4: 40/100 frames") and rows[3].startswith("all films: 110/300 frames")

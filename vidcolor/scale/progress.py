@@ -1,13 +1,18 @@
 """Progress of several films at once: frames done, frames per second and ETA per film and overall.
 
-On a terminal one line is rewritten in place; elsewhere (a log file, a job scheduler) a block of lines is printed
-every 10 s. Frames already done when the run started (a resumed run, a skipped film) do not count toward the speed.
+On a terminal: tqdm bars (the field's standard, as for one film in vidcolor/progress.py), one per running film and
+one for all films. In a pipe or a log file nothing is drawn while the work runs: only the lines that must stay (a
+film finished, failed or skipped) and, at the end, one summary line per film. Frames already done when the run
+started (a resumed run, a skipped film) do not count toward the speed.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from typing import TextIO
+
+from tqdm import tqdm
 
 
 def _eta(remaining: int, fps: float) -> str:
@@ -23,10 +28,12 @@ def line(name: str, done: int, total: int, fps: float) -> str:
 
 
 class FilmsProgress:
-    def __init__(self, quiet: bool = False, every: float = 10.0) -> None:
-        self.quiet, self.tty, self.every = quiet, sys.stderr.isatty(), every
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.quiet, self.stream = quiet, stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start: dict[str, tuple[float, int]] = {}  # film -> (time first seen, frames done then)
-        self.last_print = 0.0
+        self.bars: dict[str, tqdm] = {}
+        self.last: list[tuple[str, int, int]] = []
 
     def _fps(self, name: str, done: int, now: float) -> float:
         t0, d0 = self.start.setdefault(name, (now, done))
@@ -40,26 +47,49 @@ class FilmsProgress:
         out.append(line("all films", done, total, self._fps("\0all", done, now)))
         return out
 
+    def _bar(self, name: str, done: int, total: int) -> tqdm:
+        if name not in self.bars:
+            self.bars[name] = tqdm(
+                total=total,
+                initial=done,
+                desc=name,
+                unit="frame",
+                file=self.stream,
+                dynamic_ncols=True,
+                position=len(self.bars),
+                leave=True,
+                smoothing=0.1,
+            )
+        return self.bars[name]
+
     def __call__(self, films: list[tuple[str, int, int]], active: set[str] | None = None) -> None:
-        if self.quiet or not films:
+        if not films:
             return
-        now = time.perf_counter()
-        rows = self.lines(films, now)
-        if now - self.last_print < (0.5 if self.tty else self.every):
+        self.lines(films)  # starts each film's clock at its first sight
+        self.last = films
+        if self.quiet or not self.tty:
             return
-        self.last_print = now
-        if self.tty:
-            shown = [r for f, r in zip(films, rows, strict=False) if active is None or f[0] in active]
-            print("\r\033[K" + " | ".join([*shown[-2:], rows[-1]]), end="", file=sys.stderr, flush=True)
-        else:
-            for r in [r for f, r in zip(films, rows, strict=False) if active is None or f[0] in active] + rows[-1:]:
-                print(r, file=sys.stderr, flush=True)
+        overall = ("all films", sum(f[1] for f in films), sum(f[2] for f in films))
+        for name, done, total in [overall, *[f for f in films if active is None or f[0] in active]]:
+            bar = self._bar(name, done, total)
+            bar.total = max(total, done)
+            bar.update(done - bar.n)
 
     def close(self) -> None:
-        if self.tty and not self.quiet and self.last_print:
-            print(file=sys.stderr)
+        """Close the bars; in a pipe, one summary line per film and overall."""
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+        if not self.quiet and not self.tty and self.last:
+            for row in self.lines(self.last):
+                print(row, file=self.stream, flush=True)
+        self.last = []
 
     def note(self, message: str) -> None:
         """A line that must not be overwritten (a film finished, failed or skipped)."""
-        if not self.quiet:
-            print(("\r\033[K" if self.tty else "") + message, file=sys.stderr, flush=True)
+        if self.quiet:
+            return
+        if self.bars:
+            tqdm.write(message, file=self.stream)
+        else:
+            print(message, file=self.stream, flush=True)
