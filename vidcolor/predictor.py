@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vidcolor.chain import Chain
 from vidcolor.color import (
     gray_u8_to_l,
     lab_to_rgb_keep_l,
@@ -33,10 +34,7 @@ from vidcolor.color import (
     rgb_to_lab,
 )
 from vidcolor.errors import VidcolorError
-from vidcolor.hint_sources import DenseRefiner, MatchHints, SparseRefiner, TransferHints
-from vidcolor.hints import hint_pattern
 from vidcolor.loading import load_networks
-from vidcolor.matching import Matcher
 from vidcolor.memory import MatchMemory
 from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
 from vidcolor.models.matcher import MatcherHead
@@ -111,7 +109,6 @@ class Predictor:
             raise VidcolorError(f"--hints {hints}: choose one of {', '.join(HINT_SOURCES)}")
         self.device = pick_device(device)
         self.size = check_size(size)
-        self.hints = hints
         # Half precision only where it pays: CUDA. bf16 where supported (no overflow risk), else fp16.
         use_half = self.device.type == "cuda" if half is None else half
         if use_half and self.device.type == "cuda":
@@ -124,17 +121,28 @@ class Predictor:
         self.colorizer = colorizer.to(self.device, memory_format=layout).eval() if colorizer is not None else None
         self.refiner = refiner.to(self.device, memory_format=layout).eval() if refiner is not None else None
         self.hint_density, self.hint_patch = hint_density, hint_patch
-        self._patterns: dict[tuple[int, int, int], torch.Tensor] = {}
-        # one object per refinement and per hint source (hint_sources.py)
-        self.sparse = SparseRefiner(self.colorizer, hint_patch, self._autocast) if colorizer is not None else None
-        self.dense = DenseRefiner(self.refiner, self._autocast) if refiner is not None else None
-        self.matcher = self.match_hints = self.transfer_hints = None
-        if self.transfer is not None:
-            head = head.to(self.device).eval() if head is not None else None
-            self.matcher = Matcher(self.transfer.encoder, head, self._autocast)
-            self.match_hints = MatchHints(self.matcher, self.sparse, self.dense)
-            if self.sparse is not None:
-                self.transfer_hints = TransferHints(self.transfer, self.sparse, self._autocast)
+        head = head.to(self.device).eval() if head is not None else None
+        self.chain = Chain(
+            hints,
+            self.transfer,
+            self.colorizer,
+            head,
+            self.refiner,
+            self._autocast,
+            hint_density,
+            hint_patch,
+            self.device,
+        )
+        self.matcher, self.sparse, self.dense = self.chain.matcher, self.chain.sparse, self.chain.dense
+
+    @property
+    def hints(self) -> str:
+        """The hint source of the chain: ``match`` or ``transfer``."""
+        return self.chain.hints
+
+    @hints.setter
+    def hints(self, source: str) -> None:
+        self.chain.hints = source
 
     # ------------------------------------------------------------------ construction from weight files
     @classmethod
@@ -191,12 +199,7 @@ class Predictor:
 
     def pattern(self, h: int, w: int, seed: int) -> torch.Tensor:
         """Hint positions for a working size, drawn once per (size, seed) and reused for every frame."""
-        key = (h, w, seed)
-        if key not in self._patterns:
-            if len(self._patterns) >= 8:  # a film with many shots must not keep every shot's pattern
-                self._patterns.pop(next(iter(self._patterns)))
-            self._patterns[key] = hint_pattern(h, w, self.hint_density, seed).to(self.device)
-        return self._patterns[key]
+        return self.chain.pattern(h, w, seed)
 
     # ------------------------------------------------------------------ frames
     @torch.no_grad()
@@ -246,38 +249,11 @@ class Predictor:
         ``exemplar_match``, or ``transfer`` (coarse T_ab) + ``paper`` (refinement fed from T_ab), depending on the
         hint source; with a ``memory``, ``memory`` (the chain reading and writing it; ``ab`` then); ``every=True``
         computes all of them (for evaluation), ``every=names`` those named."""
-
-        def want(*names: str) -> bool:
-            return every is True or (not isinstance(every, bool) and any(n in every for n in names))
-
-        if self.colorizer is None:
-            raise VidcolorError("this predictor was built without the colorization sub-net")
-        if reference is not None and self.transfer is None:
-            raise VidcolorError("this predictor was built without the transfer sub-net")
-        if reference is None:
-            ab_auto = self.auto(l_small)
-            return {"auto": ab_auto, "ab": ab_auto}
-        out: dict[str, torch.Tensor] = {}
-        mask = self.pattern(*l_small.shape[-2:], hint_seed)
-        if want("auto"):
-            out["auto"] = self.auto(l_small)
-        if want("transfer", "paper") or self.hints == "transfer":
-            out = {**self.transfer_hints(l_small, reference, mask), **out}  # "auto" stays the automatic row
-        if want("match", "exemplar_match", "memory") or self.hints == "match":
-            keys = self.matcher.keys(l_small)
-            if want("match", "exemplar_match") or memory is None:
-                out["match"], out["exemplar_match"] = self.match_hints(l_small, keys, reference, mask)
-            if memory is not None:
-                out["memory_match"], out["memory"] = self.match_hints(l_small, keys, reference, mask, memory)
-        if self.hints == "transfer":
-            out["ab"] = out["paper"]
-        else:
-            out["ab"] = out["memory"] if memory is not None else out["exemplar_match"]
-        return out
+        return self.chain(l_small, reference, hint_seed, every, memory)
 
     def auto(self, l_small: torch.Tensor) -> torch.Tensor:
         """Automatic colorization: the dense refiner with an empty match when trained, else the sparse U-Net."""
-        return (self.dense or self.sparse).auto(l_small)
+        return self.chain.auto(l_small)
 
     def refine(self, l_small: torch.Tensor, ab_hint_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The sparse-hint U-Net fed with hints sampled from ``ab_hint_source`` at ``mask`` (Lab units)."""

@@ -213,4 +213,3 @@ def synthetic_clips(sizes: list[tuple[int, int]], frames: int, folder: Path) -> 
         (synthetic_clip(folder / f"clip-{w}x{h}.mp4", w, h, frames), f"synthetic {w}x{h}, {frames} frames")
         for w, h in sizes
     ]
-

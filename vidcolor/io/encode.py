@@ -27,8 +27,17 @@ from vidcolor.io.yuv import PlanarFormat, planar_frame
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 
 
-NVENC_PRESETS = {"ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p4", "medium": "p5",
-                 "slow": "p6", "slower": "p7", "veryslow": "p7"}
+NVENC_PRESETS = {
+    "ultrafast": "p1",
+    "superfast": "p1",
+    "veryfast": "p2",
+    "faster": "p3",
+    "fast": "p4",
+    "medium": "p5",
+    "slow": "p6",
+    "slower": "p7",
+    "veryslow": "p7",
+}
 AUTO_CANDIDATES = ("h264_nvenc",)  # tried in turn by --codec auto; libx264 when none opens
 
 

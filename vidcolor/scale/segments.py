@@ -60,9 +60,7 @@ def _groups(lengths: list[int], capacity: int) -> list[int]:
     return heads
 
 
-def plan_segments(
-    starts: list[int], frames: int, parts: int, limit: int | None = None, align: int = 1
-) -> list[Span]:
+def plan_segments(starts: list[int], frames: int, parts: int, limit: int | None = None, align: int = 1) -> list[Span]:
     """At most ``parts`` segments of whole shots (shot ``starts``: 0-based first frames) over ``frames`` frames,
     the longest as short as possible; shots longer than ``limit`` (default ceil(frames / parts)) are split on the
     ``align`` grid (chunk_frames: a run's chunks restart at each cut and every chunk_frames frames within a shot,

@@ -1,0 +1,103 @@
+"""The per-batch chain at working size: which hint source runs for a reference, and the extra rows eval asks for.
+
+One object per run of the predictor: it owns the refinements and hint sources (hint_sources.py) built on the nets
+the predictor placed on its device, and the seeded hint patterns (drawn once per working size and seed, reused for
+every frame of a shot). Tensors in, tensors out: ab in Lab units, (N, 2, h, w).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
+
+import torch
+
+from vidcolor.errors import VidcolorError
+from vidcolor.hint_sources import DenseRefiner, MatchHints, SparseRefiner, TransferHints
+from vidcolor.hints import hint_pattern
+from vidcolor.matching import Matcher
+from vidcolor.memory import MatchMemory
+from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.matcher import MatcherHead
+
+if TYPE_CHECKING:
+    from vidcolor.predictor import Reference
+
+PATTERNS_KEPT = 8  # a film with many shots must not keep every shot's pattern
+
+
+class Chain:
+    def __init__(
+        self,
+        hints: str,
+        transfer: TransferNet | None,
+        colorizer: ColorizerNet | None,
+        head: MatcherHead | None,
+        refiner: ColorizerNet | None,
+        autocast: Callable,
+        hint_density: float,
+        hint_patch: int,
+        device: torch.device,
+    ) -> None:
+        self.hints, self.hint_density, self.device = hints, hint_density, device
+        self.has_transfer, self.has_colorizer = transfer is not None, colorizer is not None
+        self._patterns: dict[tuple[int, int, int], torch.Tensor] = {}
+        self.sparse = SparseRefiner(colorizer, hint_patch, autocast) if colorizer is not None else None
+        self.dense = DenseRefiner(refiner, autocast) if refiner is not None else None
+        self.matcher = self.match_hints = self.transfer_hints = None
+        if transfer is not None:
+            self.matcher = Matcher(transfer.encoder, head, autocast)
+            self.match_hints = MatchHints(self.matcher, self.sparse, self.dense)
+            if self.sparse is not None:
+                self.transfer_hints = TransferHints(transfer, self.sparse, autocast)
+
+    def pattern(self, h: int, w: int, seed: int) -> torch.Tensor:
+        """Hint positions for a working size, drawn once per (size, seed) and reused for every frame."""
+        key = (h, w, seed)
+        if key not in self._patterns:
+            if len(self._patterns) >= PATTERNS_KEPT:
+                self._patterns.pop(next(iter(self._patterns)))
+            self._patterns[key] = hint_pattern(h, w, self.hint_density, seed).to(self.device)
+        return self._patterns[key]
+
+    def auto(self, l_small: torch.Tensor) -> torch.Tensor:
+        """Automatic colorization: the dense refiner with an empty match when trained, else the sparse U-Net."""
+        return (self.dense or self.sparse).auto(l_small)
+
+    def __call__(
+        self,
+        l_small: torch.Tensor,
+        reference: Reference | None,
+        hint_seed: int = 0,
+        every: bool | Collection[str] = False,
+        memory: MatchMemory | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """See ``Predictor.stages``."""
+
+        def want(*names: str) -> bool:
+            return every is True or (not isinstance(every, bool) and any(n in every for n in names))
+
+        if not self.has_colorizer:
+            raise VidcolorError("this predictor was built without the colorization sub-net")
+        if reference is not None and not self.has_transfer:
+            raise VidcolorError("this predictor was built without the transfer sub-net")
+        if reference is None:
+            ab_auto = self.auto(l_small)
+            return {"auto": ab_auto, "ab": ab_auto}
+        out: dict[str, torch.Tensor] = {}
+        mask = self.pattern(*l_small.shape[-2:], hint_seed)
+        if want("auto"):
+            out["auto"] = self.auto(l_small)
+        if want("transfer", "paper") or self.hints == "transfer":
+            out = {**self.transfer_hints(l_small, reference, mask), **out}  # "auto" stays the automatic row
+        if want("match", "exemplar_match", "memory") or self.hints == "match":
+            keys = self.matcher.keys(l_small)
+            if want("match", "exemplar_match") or memory is None:
+                out["match"], out["exemplar_match"] = self.match_hints(l_small, keys, reference, mask)
+            if memory is not None:
+                out["memory_match"], out["memory"] = self.match_hints(l_small, keys, reference, mask, memory)
+        if self.hints == "transfer":
+            out["ab"] = out["paper"]
+        else:
+            out["ab"] = out["memory"] if memory is not None else out["exemplar_match"]
+        return out
