@@ -261,13 +261,17 @@ def main(argv=None) -> dict:
             PairBatches(train_items, args), batch_size=None, sampler=range(step, args.steps), num_workers=args.workers
         )
     )
+
+    def checkpoint(step: int, last: dict) -> None:
+        state = {"head": head.state_dict(), "opt": opt.state_dict(), "rng": common.rng_state()}
+        if refiner is not None:
+            state["refiner"] = refiner.state_dict()
+        common.save_checkpoint(ckpt_path, **state, step=step, last=last, args=vars(args))
+
     while step < args.steps:
         if args.minutes and time.time() - t0 > 60 * args.minutes:
             print(f"stopping at step {step}: --minutes {args.minutes} reached", file=sys.stderr)
-            state = {"head": head.state_dict(), "opt": opt.state_dict(), "rng": common.rng_state()}
-            if refiner is not None:
-                state["refiner"] = refiner.state_dict()
-            common.save_checkpoint(ckpt_path, **state, step=step, last=last, args=vars(args))
+            checkpoint(step, last)
             break
         for g in opt.param_groups:
             g["lr"] = common.lr_at(step, g["base"], args.halve_every)
@@ -300,10 +304,7 @@ def main(argv=None) -> dict:
         log.write(**record, elapsed=time.time() - t0)
         progress.update(step, **last, **{k: figures[k] for k in ("frozen", "learned", "refined") if k in figures})
         if step % args.ckpt_every == 0 or step == args.steps:
-            state = {"head": head.state_dict(), "opt": opt.state_dict(), "rng": common.rng_state()}
-            if refiner is not None:
-                state["refiner"] = refiner.state_dict()
-            common.save_checkpoint(ckpt_path, **state, step=step, last=last, args=vars(args))
+            checkpoint(step, last)
     progress.close()
 
     figures = validate(vgg, head, refiner, val_batches, device, cfg.tolerance)
