@@ -68,23 +68,23 @@ def test_eval_all_methods_and_sheet(tmp_path, colour_video, vgg_path, random_wei
     )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
-    expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "exemplar_yuv", "memory"]
+    expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "exemplar_yuv", "propagated"]
     assert list(data["mean"]) == [*expected, "oracle", "ground truth"]  # random weights: no learned matcher
     assert set(data["missing"]) == {"match-frozen", "exemplar-frozen", "oracle-match"}
     assert data["sequences"]["clip"]["frames"] == 4  # every frame but the reference, by default
     assert "cdc" not in data["sequences"]["photos"]["methods"]["gray"]
     assert "warp_error" in data["sequences"]["clip"]["methods"]["exemplar"]
     photos = data["sequences"]["photos"]["methods"]
-    assert photos["memory"] == photos["exemplar"]  # unrelated photos share no memory
+    assert photos["propagated"] == photos["exemplar"]  # unrelated photos: nothing to carry
     assert (tmp_path / "s.png").stat().st_size > 1000
 
 
 def test_eval_methods_option(tmp_path, colour_video, vgg_path, random_weights):
     args = ["eval", str(colour_video), "--size", "64", "--vgg", str(vgg_path), "--json", str(tmp_path / "e.json")]
-    res = CliRunner().invoke(cli, [*args, "--methods", "gray,exemplar,memory", "--max-frames", "2"])
+    res = CliRunner().invoke(cli, [*args, "--methods", "gray,exemplar,propagated", "--max-frames", "2"])
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
-    assert list(data["mean"]) == ["gray", "exemplar", "memory", "ground truth"]
+    assert list(data["mean"]) == ["gray", "exemplar", "propagated", "ground truth"]
     assert data["sequences"]["clip"]["frames"] == 2
     res = CliRunner().invoke(cli, [*args, "--methods", "gray,magic"])
     assert res.exit_code == 1 and "magic" in res.output

@@ -1,5 +1,5 @@
 """The learned matcher: an untrained head is the frozen matcher; its confidence is a probability; the predictor's
-learned chain (head + refiner + memory) runs end to end; with the committed weights it beats the frozen matcher
+learned chain (head + refiner) runs end to end; with the committed weights it beats the frozen matcher
 on held-out synthetic pairs."""
 
 import numpy as np
@@ -10,7 +10,6 @@ from torch.nn import functional as F
 from vidcolor import weights
 from vidcolor.config import ColorizerConfig
 from vidcolor.matching import Matcher
-from vidcolor.memory import MatchMemory, MemoryConfig
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.correspond import soft_warp
 from vidcolor.models.matcher import MatcherHead
@@ -58,7 +57,7 @@ def _learned_predictor():
     )
 
 
-def test_learned_chain_stages_and_memory():
+def test_learned_chain_stages():
     predictor = _learned_predictor()
     assert predictor.matcher.learned
     ref = predictor.reference_at_working_size(torch.rand(1, 3, 64, 96))
@@ -66,22 +65,19 @@ def test_learned_chain_stages_and_memory():
     out = predictor.stages(l_small, ref)
     assert set(out) == {"match", "exemplar_match", "ab"}
     assert out["ab"].shape == (3, 2, 64, 96)
-    memory = MatchMemory(MemoryConfig(every=1, max_frames=2, min_confidence=0.0))
-    both = predictor.stages(l_small, ref, every=True, memory=memory)
-    assert {"memory", "exemplar_match", "paper"} <= set(both)
-    assert torch.equal(both["ab"], both["memory"])
-    assert len(memory.entries) == 2  # three frames written, bounded at two
-    again = predictor.stages(l_small, ref, memory=memory)  # reads the memory now: other colours
-    assert not torch.allclose(again["ab"], out["ab"])
+    both = predictor.stages(l_small, ref, every=True)
+    assert {"auto", "exemplar_match", "paper", "transfer"} <= set(both)
+    assert torch.equal(both["ab"], both["exemplar_match"]) and torch.allclose(both["ab"], out["ab"])
     auto = predictor.stages(l_small, None)
     assert set(auto) == {"auto", "ab"}
 
 
-def test_colorize_with_memory_matches_cpu_shapes():
+def test_colorize_shapes():
     predictor = _learned_predictor()
     ref = predictor.prepare_reference(np.full((40, 60, 3), 120, np.uint8))
+    assert len(ref.seeds) == 1 and ref.seeds[0][0].shape == (64, 96) and ref.seeds[0][1].shape == (2, 64, 96)
     frames = np.random.default_rng(0).integers(0, 255, (2, 40, 60), dtype=np.uint8)
-    out = predictor.colorize(frames, ref, memory=MatchMemory())
+    out = predictor.colorize(frames, ref)
     assert out.shape == (2, 40, 60, 3) and out.dtype == np.uint8
 
 
@@ -116,7 +112,7 @@ def test_learned_matcher_beats_frozen_on_held_out_pairs(vgg_path):
             lab_t, lab_r = rgb_to_lab(pair.target[None]), rgb_to_lab(pair.reference[None])
             for name, m in (("learned", learned), ("frozen", frozen)):
                 keys, values = m.cells(lab_r)
-                ab, _, _ = m.warp(m.keys(lab_t[:, :1]), keys, values)
+                ab, _ = m.warp(m.keys(lab_t[:, :1]), keys, values)
                 rgb = lab_to_rgb(torch.cat([lab_t[:, :1], upsample_cells(ab, lab_t[:, :1])], 1))
                 mse = ((rgb.clamp(0, 1) - pair.target[None]) ** 2).mean().item()
                 scores[name].append(10 * np.log10(1 / max(mse, 1e-10)))

@@ -51,9 +51,7 @@ def browser(tmp_path_factory):
 def open_page(driver, page: Path) -> list:
     """Load the page from disk; every <img> decoded (naturalWidth > 0). Returns the shot rows."""
     driver.get(page.as_uri())
-    widths = driver.execute_script(
-        "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1)"
-    )
+    widths = driver.execute_script("return Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1)")
     assert widths and all(w > 0 for w in widths), widths
     return driver.find_elements("css selector", "tr.shot")
 

@@ -16,7 +16,6 @@ from vidcolor.errors import VidcolorError
 from vidcolor.hint_sources import DenseRefiner, MatchHints, SparseRefiner, TransferHints
 from vidcolor.hints import hint_pattern
 from vidcolor.matching import Matcher
-from vidcolor.memory import MatchMemory
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.matcher import MatcherHead
 
@@ -70,7 +69,6 @@ class Chain:
         reference: Reference | None,
         hint_seed: int = 0,
         every: bool | Collection[str] = False,
-        memory: MatchMemory | None = None,
     ) -> dict[str, torch.Tensor]:
         """See ``Predictor.stages``."""
 
@@ -90,14 +88,7 @@ class Chain:
             out["auto"] = self.auto(l_small)
         if want("transfer", "paper") or self.hints == "transfer":
             out = {**self.transfer_hints(l_small, reference, mask), **out}  # "auto" stays the automatic row
-        if want("match", "exemplar_match", "memory") or self.hints == "match":
-            keys = self.matcher.keys(l_small)
-            if want("match", "exemplar_match") or memory is None:
-                out["match"], out["exemplar_match"] = self.match_hints(l_small, keys, reference, mask)
-            if memory is not None:
-                out["memory_match"], out["memory"] = self.match_hints(l_small, keys, reference, mask, memory)
-        if self.hints == "transfer":
-            out["ab"] = out["paper"]
-        else:
-            out["ab"] = out["memory"] if memory is not None else out["exemplar_match"]
+        if want("match", "exemplar_match") or self.hints == "match":
+            out["match"], out["exemplar_match"] = self.match_hints(l_small, self.matcher.keys(l_small), reference, mask)
+        out["ab"] = out["paper"] if self.hints == "transfer" else out["exemplar_match"]
         return out

@@ -1,6 +1,8 @@
 """The model stage of `vidcolor run`: a batch of luma planes in, their chroma planes out.
 
-Per batch: luma codes -> (device) L of each code by table lookup -> the predictor's ab at chroma resolution ->
+Per batch: luma codes -> (device) L of each code by table lookup -> the predictor's ab at working size -> the
+shot's propagation (propagation.py; its optical flow runs here on the host, from the luma planes scaled to the
+working size, before anything waits for the device) -> ab at chroma resolution ->
 Cb/Cr codes from L + ab with the output's matrix and range, chroma limited to the gamut in closed form
 (vidcolor/chroma.py). Only the chroma crosses back to the host: for 4:2:0 half the bytes of the luma that came in.
 
@@ -14,12 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
 from vidcolor.chroma import YCbCr, chroma_planes, luma_l_table
 from vidcolor.io.yuv import PlanarFormat
-from vidcolor.predictor import Predictor, Reference
+from vidcolor.motion import gray_u8
+from vidcolor.predictor import Predictor, Reference, working_shape
+from vidcolor.propagation import Propagation
 
 RING_DEPTH = 4  # pinned buffers per shape: more than the batches in flight plus the one being filled
 
@@ -72,10 +77,14 @@ def _signed(luma: np.ndarray) -> np.ndarray:
 
 
 class ChromaStage:
-    def __init__(self, predictor: Predictor, fmt: PlanarFormat) -> None:
+    def __init__(self, predictor: Predictor, fmt: PlanarFormat, propagate: bool = True) -> None:
+        """``propagate``: carry colours along the motion from batch to batch (frames must come in display order;
+        ``submit``'s ``restarts`` say where a shot or a chunk starts)."""
         self.predictor, self.fmt = predictor, fmt
         self.spec = YCbCr.for_colorspace(fmt.colorspace, fmt.bits, fmt.full_range, fmt.subsampling)
         self.l_table = luma_l_table(self.spec).to(predictor.device)
+        self.propagation = Propagation() if propagate else None
+        self.gray_table = gray_u8(luma_l_table(self.spec).cpu().numpy())  # luma code -> gray for the flow
         self.cuda = predictor.device.type == "cuda"
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
         if self.cuda:
@@ -85,25 +94,47 @@ class ChromaStage:
             # own CPU threads only copy here, and their spinning workers slowed the codecs measurably.
             torch.set_num_threads(1)
 
-    def __call__(self, luma: np.ndarray, reference: Reference | None, hint_seed: int = 0) -> np.ndarray:
+    def __call__(
+        self, luma: np.ndarray, reference: Reference | None, hint_seed: int = 0, restarts: list[bool] | None = None
+    ) -> np.ndarray:
         """(N, H, W) luma codes -> (N, 2, h, w) chroma codes of the same dtype (``fmt.chroma_shape``)."""
-        return self.submit(luma, reference, hint_seed).result()
+        return self.submit(luma, reference, hint_seed, restarts).result()
+
+    def grays(self, luma: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+        """Luma planes -> gray uint8 (h, w) at the working size, on the host (the propagation's optical flow)."""
+        hs, ws = working_shape(self.fmt.height, self.fmt.width, self.predictor.size)
+        return [self.gray_table[cv2.resize(plane, (ws, hs), interpolation=cv2.INTER_AREA)] for plane in luma]
 
     @torch.no_grad()
-    def compute(self, luma: torch.Tensor, reference: Reference | None, hint_seed: int = 0) -> torch.Tensor:
-        """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) int16 chroma codes on the device."""
+    def compute(self, luma: torch.Tensor, reference: Reference | None, hint_seed: int = 0, grays=None, restarts=None):
+        """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) int16 chroma codes on the device. ``grays``
+        (``grays()``) and ``restarts``: for the propagation."""
         l_full = self.l_table[luma.long()]
-        ab = self.predictor.predict_ab(l_full, reference, hint_seed, size=self.fmt.chroma_shape)
+        temporal = None
+        if self.propagation is not None and grays is not None:
+            seeds = reference.seeds if reference is not None else ()
+
+            def temporal(ab):
+                return self.propagation(ab, grays, seeds, restarts)
+
+        ab = self.predictor.predict_ab(l_full, reference, hint_seed, size=self.fmt.chroma_shape, temporal=temporal)
         return chroma_planes(luma, ab, self.spec).to(torch.int16 if self.fmt.bits > 8 else torch.uint8)
 
-    def submit(self, luma: np.ndarray | list[np.ndarray], reference: Reference | None, hint_seed: int = 0) -> Pending:
+    def submit(
+        self,
+        luma: np.ndarray | list[np.ndarray],
+        reference: Reference | None,
+        hint_seed: int = 0,
+        restarts: list[bool] | None = None,
+    ) -> Pending:
         """(N, H, W) luma codes, or a list of N (H, W) planes (on CUDA each is copied once, into a pinned buffer)."""
         shape = (len(luma), *luma[0].shape) if len(luma) else (0,)
         if len(shape) != 3 or shape[1:] != (self.fmt.height, self.fmt.width):
             raise ValueError(f"luma of shape {shape} for a {self.fmt.width}x{self.fmt.height} video")
+        grays = self.grays(luma) if self.propagation is not None else None
         if not self.cuda:
             host = torch.from_numpy(_signed(np.stack(luma) if isinstance(luma, list) else luma))
-            return Pending(self.compute(host[:, None], reference, hint_seed))
+            return Pending(self.compute(host[:, None], reference, hint_seed, grays, restarts))
         slot = self.inputs.take(shape, torch.int16 if luma[0].dtype == np.uint16 else torch.uint8)
         pinned = slot[0].numpy()
         for i, plane in enumerate(luma):
@@ -112,7 +143,7 @@ class ChromaStage:
         uploaded = torch.cuda.Event()
         uploaded.record()
         self.inputs.done(slot, uploaded)
-        codes = self.compute(device_luma[:, None], reference, hint_seed)
+        codes = self.compute(device_luma[:, None], reference, hint_seed, grays, restarts)
         computed = torch.cuda.Event()
         computed.record()
         out = self.outputs.take(codes.shape, codes.dtype)

@@ -54,6 +54,12 @@ def image(targets, ref, output, at, quiet, vgg, device, size, hints):
 @click.option("--preset", default="medium", show_default=True, help="Encoder preset.")
 @click.option("--fast", is_flag=True, help="CPU-friendly preset: working size 128, batch 2, encoder veryfast.")
 @click.option("--chunk-frames", default=240, show_default=True, help="Frames per resumable chunk.")
+@click.option(
+    "--no-propagate",
+    "no_propagate",
+    is_flag=True,
+    help="Colour every frame on its own (default: colours carried along the motion within a shot).",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same output.")
 @click.option("--fresh", is_flag=True, help="Discard an interrupted run of the same output and start over.")
 @click.option("--shots", "shots", default=None, help="Shot file (from `vidcolor shots`, edited) to follow.")
@@ -82,6 +88,7 @@ def run(
     preset,
     fast,
     chunk_frames,
+    no_propagate,
     resume,
     fresh,
     shots,
@@ -107,7 +114,8 @@ def run(
         size, batch, preset = FAST_PRESET["size"], FAST_PRESET["batch"], FAST_PRESET["preset"]
     if batch < 1 or chunk_frames < 1:
         raise click.BadParameter("--batch and --chunk-frames must be at least 1")
-    options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh)
+    options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh,
+                         propagate=not no_propagate)  # fmt: skip
     if shots and refs:
         raise click.BadParameter("give --shots (references inside) or --refs, not both")
     detector = None if detector == "none" else detector

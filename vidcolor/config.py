@@ -67,3 +67,20 @@ def _from_dict(cls, d: dict):
     if unknown:
         raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class PropagationConfig:
+    """Colour carried along the motion from frame to frame of a shot (propagation.py, motion.py).
+
+    strength: the share of the carried colour where the motion is fully trusted (the frame's own colour keeps the
+    rest, so errors fade); sigma: luminance difference (L / 100) after warping at which trust falls to 1/e;
+    preset: OpenCV DIS optical-flow preset (ultrafast, fast, medium); seed_trust: the mean trust a reference needs
+    to be taken as the frame before a shot's first (a colourised frame of the shot, not just any photo).
+    Chosen on the DAVIS dev set, all frames (benchmarks/propagation_ab.py).
+    """
+
+    strength: float = 0.98
+    sigma: float = 0.4
+    preset: str = "medium"
+    seed_trust: float = 0.5

@@ -4,7 +4,7 @@
   the paper's automatic pre-colorization.
 - ``DenseRefiner``: the refiner that sees the whole match (L, the dense matched ab, its confidence) and outputs a
   correction added to the match; with an empty match it is the automatic colorizer.
-- ``MatchHints`` (``--hints match``): frames matched to the reference's cells (and the shot's memory), the carried
+- ``MatchHints`` (``--hints match``): frames matched to the reference's cells the carried
   colours refined by the dense refiner, or, without one, blended with the sparse refinement by confidence.
 - ``TransferHints`` (``--hints transfer``, the paper): pre-colorization -> transfer sub-net against the reference's
   AdaIN statistics -> coarse T_ab -> sparse refinement.
@@ -19,8 +19,7 @@ from torch.nn import functional as F
 
 from vidcolor.color import denormalize_ab, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab
 from vidcolor.hints import apply_hints
-from vidcolor.matching import Matcher, cell_means
-from vidcolor.memory import MatchMemory
+from vidcolor.matching import Matcher
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.correspond import upsample_cells
 
@@ -68,25 +67,16 @@ class MatchHints:
     def __init__(self, matcher: Matcher, sparse: SparseRefiner | None, dense: DenseRefiner | None) -> None:
         self.matcher, self.sparse, self.dense = matcher, sparse, dense
 
-    def __call__(self, l_small, keys, reference, mask, memory: MatchMemory | None = None):
-        """Keys of the frames (N, C, h', w') (``matcher.keys``) matched to the reference's cells (and the memory's)
-        -> (matched ab, final ab), both (N, 2, h, w). With a memory: its use is counted and each frame's output is
-        offered to it, in order."""
-        ref_keys, ref_values, n_ref = reference.keys, reference.values, 0
-        if memory is not None:
-            ref_keys, ref_values, n_ref = memory.extend(ref_keys, ref_values)
-        ab_cells, conf_cells, best = self.matcher.warp(keys, ref_keys, ref_values)
+    def __call__(self, l_small, keys, reference, mask):
+        """Keys of the frames (N, C, h', w') (``matcher.keys``) matched to the reference's cells -> (matched ab,
+        final ab), both (N, 2, h, w)."""
+        ab_cells, conf_cells = self.matcher.warp(keys, reference.keys, reference.values)
         ab_match = upsample_cells(ab_cells, l_small)
         weight = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
         if self.dense is not None:
             final = self.dense(l_small, ab_match, weight)
         else:
             final = weight * ab_match + (1 - weight) * self.sparse(l_small, ab_match, mask)
-        if memory is not None:
-            memory.count_uses(best, n_ref)
-            out_cells = cell_means(final, keys.shape[-2:])
-            for i in range(len(keys)):
-                memory.write(keys[i], out_cells[i], conf_cells[i])
         return ab_match, final
 
 

@@ -1,4 +1,4 @@
-"""The ``match`` hint source: correspondence between gray frames and colour references (and the shot's memory).
+"""The ``match`` hint source: correspondence between gray frames and colour references.
 
 One object per way of matching: ``Matcher`` wraps the frozen VGG19 encoder and, when trained weights exist, the
 learned head (models/matcher.py). Frozen: cosine similarity of fixed descriptors, temperature 0.01, confidence a
@@ -7,8 +7,7 @@ that the carried colour is within a few Lab units of the truth). Both give the s
 
 - ``cells(lab)``: a reference's keys (C, P) and values (2, P) (its mean ab per 8 x 8 cell);
 - ``keys(l_small)``: a frame's keys (N, C, h, w) at stride 8;
-- ``warp(keys, ref_keys, ref_values)``: matched ab per cell (N, 2, h, w), confidence (N, 1, h, w) in [0, 1] and the
-  index of each cell's best match (N, h*w) (the memory counts its use).
+- ``warp(keys, ref_keys, ref_values)``: matched ab per cell (N, 2, h, w) and confidence (N, 1, h, w) in [0, 1].
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from vidcolor.color import caffe_preprocess, l_to_gray_rgb
-from vidcolor.models.correspond import CHUNK, coarsen, confidence_weight, descriptors, reference_cells, soft_warp
+from vidcolor.models.correspond import coarsen, confidence_weight, descriptors, reference_cells, soft_warp
 from vidcolor.models.matcher import MatcherHead
 from vidcolor.models.vgg import VGGEncoder
 
@@ -51,21 +50,14 @@ class Matcher:
 
     def warp(self, keys: torch.Tensor, ref_keys: torch.Tensor, ref_values: torch.Tensor):
         """keys (N, C, h, w), ref_keys (C, P), ref_values (2, P) -> ab (N, 2, h, w), confidence (N, 1, h, w) in
-        [0, 1], best (N, h*w) index of each cell's most similar reference cell."""
+        [0, 1]."""
         if self.head is not None:
             ab, stats = self.head.warp(keys, ref_keys[None], ref_values[None])
             confidence = self.head.confidence(stats)
         else:
             ab, similarity = soft_warp(keys, ref_keys, ref_values)
             confidence = confidence_weight(similarity)
-        return ab, confidence, _best(keys, ref_keys)
-
-
-def _best(keys: torch.Tensor, ref_keys: torch.Tensor) -> torch.Tensor:
-    """(N, C, h, w), (C, P) -> (N, h*w) index of the most similar reference cell (chunked like the warp)."""
-    q = keys.float().flatten(2).transpose(1, 2)
-    parts = [(q[:, s : s + CHUNK] @ ref_keys.float()).argmax(-1) for s in range(0, q.shape[1], CHUNK)]
-    return torch.cat(parts, dim=1)
+        return ab, confidence
 
 
 def cell_means(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -3,7 +3,9 @@
 Frames are batched within a shot (a batch never mixes references); each shot's reference is prepared once per set
 of files (a file used by ten shots is read once) or, for a folder of unindexed references, chosen by matching the
 shot's first frame. The batches go through the chroma stage (chroma_stage.py); on CUDA the next batch is submitted
-before the previous one is waited for, so upload, compute and download overlap.
+before the previous one is waited for, so upload, compute and download overlap. The propagation restarts where the
+encoder starts a chunk (every ``chunk_frames`` frames and at each cut, counted from the first frame this run
+colours): a resumed or sharded run starts on that grid, so it colours each frame as one uninterrupted run does.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ class ModelStage:
         fmt: PlanarFormat,
         batch: int,
         warn: Callable[[str], None] = lambda message: None,
+        chunk_frames: int = 240,
+        propagate: bool = True,
     ) -> None:
-        self.predictor, self.plan, self.batch = predictor, plan, batch
-        self.chroma = ChromaStage(predictor, fmt)
+        self.predictor, self.plan, self.batch, self.chunk_frames = predictor, plan, batch, chunk_frames
+        self.chroma = ChromaStage(predictor, fmt, propagate)
         self.batches = AdaptiveBatch(batch, warn)  # halves when the GPU runs out of memory
         self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
         self._signatures = None
@@ -67,16 +71,20 @@ class ModelStage:
             self._references[paths] = Reference.combine(prepared)
         return self._references[paths], shot
 
-    def _submit(self, luma: list[np.ndarray], ref: Reference | None, seed: int):
+    def _submit(self, luma: list[np.ndarray], restarts: list[bool], ref: Reference | None, seed: int):
         """One batch to the chroma stage (in flight on CUDA); out of GPU memory -> smaller batches from then on."""
         if len(luma) <= self.batches.size:
             try:
-                return self.chroma.submit(luma, ref, seed)
+                return self.chroma.submit(luma, ref, seed, restarts)
             except Exception as exc:
                 if not is_out_of_memory(exc) or len(luma) == 1:
                     raise
                 self.batches.shrink(len(luma))
-        return _Ready(self.batches.run(lambda part: self.chroma(part, ref, seed), luma))
+
+        def part_fn(part):
+            return self.chroma([p[0] for p in part], ref, seed, [p[1] for p in part])
+
+        return _Ready(self.batches.run(part_fn, list(zip(luma, restarts, strict=True))))
 
     def run(self, frames: Iterable[tuple], put: Callable[[tuple], bool]) -> bool:
         """``frames``: (index, pts, luma, shot, first gray of the shot) until the decoder ends; ``put`` hands
@@ -85,6 +93,7 @@ class ModelStage:
         pending: list[tuple] = []
         current: dict[int, tuple[Reference | None, int]] = {}
         in_flight: deque = deque()
+        since, last_shot = 0, None  # frames since the current chunk started, and its shot
 
         def emit(batch, group) -> bool:
             return all(put((*item[:3], c, item[3])) for item, c in zip(group, batch.result(), strict=True))
@@ -100,14 +109,17 @@ class ModelStage:
                     current.clear()
                     current[shot] = self.reference(shot, group[0][4], group[0][0])
                 ref, seed = current[shot]
-                in_flight.append((self._submit([item[2] for item in group], ref, seed), group))
+                luma, restarts = [item[2] for item in group], [item[5] for item in group]
+                in_flight.append((self._submit(luma, restarts, ref, seed), group))
                 while len(in_flight) > self.chroma.ahead:
                     if not emit(*in_flight.popleft()):
                         return False
             return True
 
         for item in frames:
-            pending.append(item)
+            restart = item[3] != last_shot or since >= self.chunk_frames
+            since, last_shot = (1 if restart else since + 1), item[3]
+            pending.append((*item[:5], restart))
             if len(pending) >= self.batch and not flush():
                 return False
         return flush() and all(emit(*in_flight.popleft()) for _ in range(len(in_flight)))

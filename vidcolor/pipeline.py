@@ -50,6 +50,7 @@ class RunOptions:
     resume: bool = False
     fresh: bool = False
     window: FrameWindow | None = None  # a segment (--start/--duration): its frames only, timed from its start
+    propagate: bool = True  # carry colours along the motion within a shot (propagation.py)
 
 
 @dataclass
@@ -269,14 +270,16 @@ class VideoJob:
         self.encode, self.encoder_note = resolve_codec(self.options.encode)
         self.fmt: PlanarFormat = plan_planar(self.info, self.encode.codec)
         self.decoder = DecodeStage(self.source, self.info, self.fmt, self.plan, frames, self.options.window)
-        self.fingerprint = run_fingerprint(self.source, self.plan, self.encode, self.options.window)
+        self.fingerprint = run_fingerprint(self.source, self.plan, self.encode, self.options.window,
+                                           self.options.propagate)  # fmt: skip
 
     def _stream(self, state: WorkState, skip: int) -> float:
         """Decode from frame ``skip`` on, colour and encode into ``state``'s chunks; returns the seconds it took."""
         info = self.info
         from vidcolor.model_stage import ModelStage  # imports torch: only now, every argument checked
 
-        self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning)
+        self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning,
+                                self.options.chunk_frames, self.options.propagate)  # fmt: skip
         t0 = time.perf_counter()
         q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
@@ -303,17 +306,23 @@ class VideoJob:
         return time.perf_counter() - t0
 
 
-def run_fingerprint(source: Path, plan: ReferencePlan, encode: EncodeSettings, window=None) -> dict:
+def run_fingerprint(
+    source: Path, plan: ReferencePlan, encode: EncodeSettings, window=None, propagate: bool = True
+) -> dict:
     """What a work folder's chunks were made from: a resumed run must match it."""
-    return ({"window": asdict(window)} if window else {}) | {
-        "source": str(source.resolve()),
-        "size": source.stat().st_size,
-        "mtime_ns": source.stat().st_mtime_ns,
-        "refs": [[str(p) for p in s.paths] for s in plan.segments] + [str(p) for p in plan.candidates],
-        "starts": [s.start for s in plan.segments],
-        "detector": [plan.detector, plan.threshold],
-        "encode": asdict(encode),
-    }
+    return (
+        ({"window": asdict(window)} if window else {})
+        | ({} if propagate else {"propagate": False})
+        | {
+            "source": str(source.resolve()),
+            "size": source.stat().st_size,
+            "mtime_ns": source.stat().st_mtime_ns,
+            "refs": [[str(p) for p in s.paths] for s in plan.segments] + [str(p) for p in plan.candidates],
+            "starts": [s.start for s in plan.segments],
+            "detector": [plan.detector, plan.threshold],
+            "encode": asdict(encode),
+        }
+    )
 
 
 def finish_output(

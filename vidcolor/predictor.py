@@ -11,15 +11,15 @@ would leave the RGB gamut. Two hint sources:
   through the learned head when its weights exist); the reference's ab carried along the matches (soft warp),
   upsampled edge-aware (guided filter on L). With the trained refiner, the refiner turns L + the dense matched ab
   + the confidence into the final ab (with an empty match it is also the automatic colorizer); without it, the
-  matched ab where the match is confident and the sparse-hint U-Net's elsewhere. A ``MatchMemory`` (one per shot)
-  adds the shot's own coloured frames to the reference's cells.
+  matched ab where the match is confident and the sparse-hint U-Net's elsewhere. Video adds the propagation
+  (propagation.py: colours carried along the motion, one object per shot, applied by the caller's ``temporal``).
 - ``transfer`` (the paper): pre-colorization (U-Net, empty hints) -> transfer sub-net against the cached statistics
   -> coarse T_ab -> hints -> refinement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,9 +35,9 @@ from vidcolor.color import (
 )
 from vidcolor.errors import VidcolorError
 from vidcolor.loading import load_networks
-from vidcolor.memory import MatchMemory
 from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
 from vidcolor.models.matcher import MatcherHead
+from vidcolor.motion import gray_u8
 from vidcolor.preflight import MAX_SIZE, MIN_SIZE, check_size  # noqa: F401 - re-exported
 
 HINT_SOURCES = ("match", "transfer")
@@ -46,12 +46,15 @@ HINT_SOURCES = ("match", "transfer")
 @dataclass(frozen=True)
 class Reference:
     """A prepared reference on the predictor's device: its statistics at the 8 AdaIN points, and its cells for
-    correspondence: ``keys`` (C, P) VGG descriptors of its gray version, ``values`` (2, P) mean ab per cell."""
+    correspondence: ``keys`` (C, P) VGG descriptors of its gray version, ``values`` (2, P) mean ab per cell; and
+    ``seeds``, per reference image its gray (h, w) uint8 on the host and ab (2, h, w) at working size, from which
+    the propagation starts a shot that the reference is a view of."""
 
     stats: ReferenceStats
     keys: torch.Tensor
     values: torch.Tensor
     name: str = ""
+    seeds: tuple = ()
 
     @staticmethod
     def combine(refs: list[Reference]) -> Reference:
@@ -64,6 +67,7 @@ class Reference:
             torch.cat([r.keys for r in refs], dim=1),
             torch.cat([r.values for r in refs], dim=1),
             "+".join(r.name for r in refs),
+            tuple(s for r in refs for s in r.seeds),
         )
 
 
@@ -186,8 +190,10 @@ class Predictor:
         """(1, 3, h, w) RGB in [0, 1], already at the working size -> statistics + correspondence cells."""
         with self._autocast():
             stats = self.transfer.reference_stats(rgb_ref)
-        keys, values = self.matcher.cells(rgb_to_lab(rgb_ref))
-        return Reference(stats.to(dtype=torch.float32), keys, values, name)
+        lab = rgb_to_lab(rgb_ref)
+        keys, values = self.matcher.cells(lab)
+        seed = (gray_u8(lab[0, 0].float().cpu().numpy()), lab[0, 1:].float())
+        return Reference(stats.to(dtype=torch.float32), keys, values, name, (seed,))
 
     def _upload(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W[, C]) -> uint8 (N, C, H, W) on the device (a quarter of the float bytes cross the bus);
@@ -208,16 +214,14 @@ class Predictor:
         frames: np.ndarray,
         reference: Reference | None = None,
         hint_seed: int = 0,
-        memory: MatchMemory | None = None,
     ) -> np.ndarray:
-        """(N, H, W) gray or (N, H, W, 3) RGB uint8 frames -> (N, H, W, 3) uint8 colour frames.
+        """(N, H, W) gray or (N, H, W, 3) RGB uint8 frames -> (N, H, W, 3) uint8 colour frames, each on its own.
 
-        Colour input is reduced to its luminance first. Without ``reference``: automatic colorization. ``memory``:
-        the shot's propagation memory (read and written; frames in display order).
+        Colour input is reduced to its luminance first. Without ``reference``: automatic colorization.
         """
         x = self._upload(frames)  # (N, 1|3, H, W) uint8
         l_full = gray_u8_to_l(x) if x.shape[1] == 1 else rgb_to_l(x.float() / 255.0)  # (N, 1, H, W), L 0..100
-        ab_full = self.predict_ab(l_full, reference, hint_seed, memory)
+        ab_full = self.predict_ab(l_full, reference, hint_seed)
         return to_uint8_frames(lab_to_rgb_keep_l(l_full, ab_full))
 
     def predict_ab(
@@ -225,14 +229,17 @@ class Predictor:
         l_full: torch.Tensor,
         reference: Reference | None,
         hint_seed: int = 0,
-        memory: MatchMemory | None = None,
         size: tuple[int, int] | None = None,
+        temporal: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """(N, 1, H, W) L -> (N, 2, H, W) ab in Lab units at the same size (or at ``size``, e.g. the chroma's)."""
+        """(N, 1, H, W) L -> (N, 2, H, W) ab in Lab units at the same size (or at ``size``, e.g. the chroma's).
+        ``temporal``: applied to the working-size ab (N, 2, h, w) before upsampling (the shot's propagation)."""
         h, w = l_full.shape[-2:]
         hs, ws = working_shape(h, w, self.size)
         l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
-        ab_small = self.stages(l_small, reference, hint_seed, memory=memory)["ab"]
+        ab_small = self.stages(l_small, reference, hint_seed)["ab"]
+        if temporal is not None:
+            ab_small = temporal(ab_small)
         return F.interpolate(ab_small, size=size or (h, w), mode="bilinear", align_corners=False)
 
     def stages(
@@ -241,15 +248,13 @@ class Predictor:
         reference: Reference | None,
         hint_seed: int = 0,
         every: bool | Collection[str] = False,
-        memory: MatchMemory | None = None,
     ):
         """The chain at working size (ab tensors in Lab units, (N, 2, h, w)); ``ab`` is the final one.
 
         Also returned: ``auto`` (automatic colorization), and with a reference ``match`` (matched ab) and
         ``exemplar_match``, or ``transfer`` (coarse T_ab) + ``paper`` (refinement fed from T_ab), depending on the
-        hint source; with a ``memory``, ``memory`` (the chain reading and writing it; ``ab`` then); ``every=True``
-        computes all of them (for evaluation), ``every=names`` those named."""
-        return self.chain(l_small, reference, hint_seed, every, memory)
+        hint source; ``every=True`` computes all of them (for evaluation), ``every=names`` those named."""
+        return self.chain(l_small, reference, hint_seed, every)
 
     def auto(self, l_small: torch.Tensor) -> torch.Tensor:
         """Automatic colorization: the dense refiner with an empty match when trained, else the sparse U-Net."""

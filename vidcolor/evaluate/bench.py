@@ -2,14 +2,15 @@
 
 Stages, at a square working size S with the networks at S: pre-colorization (U-Net, empty hints), reference
 preparation (AdaIN statistics + correspondence cells, once per reference), transfer (target through the transfer
-sub-net), match (target's keys, soft warp), match_memory (the same against the reference AND a full propagation
-memory: its bounded cost; `run` does not use the memory), refinement (the refiner on the dense match when trained,
-else hint sampling + U-Net), chroma (video output: ab to chroma size, Cb/Cr of a 4:2:0 frame from its luma + ab,
-gamut-limited in closed form, download), recombine (stills: ab to full size, Lab -> RGB keeping L exactly by
-bisection, uint8). ``chain`` is the per-frame sum for the default hint source in `run` (match + refine + chroma),
-``chain_memory`` the same with a full memory; ``paper_chain`` that of the paper's (precolor + transfer + refine +
-chroma). Warm-up first, CUDA synchronised, median of repeats. Weight VALUES do not change timings: trained weights
-are used where present, else random-init networks of the default architecture, and the JSON says which.
+sub-net), match (target's keys, soft warp), propagate (the shot's colours carried along the motion: optical flow on
+the host + the warp and blend on the device, frames in order), refinement (the refiner on the dense match when
+trained, else hint sampling + U-Net), chroma (video output: ab to chroma size, Cb/Cr of a 4:2:0 frame from its
+luma + ab, gamut-limited in closed form, download), recombine (stills: ab to full size, Lab -> RGB keeping L
+exactly by bisection, uint8). ``chain`` is the per-frame sum for the default hint source in `run` (match + refine +
+propagate + chroma), ``chain_frame`` the same without the propagation; ``paper_chain`` that of the paper's
+(precolor + transfer + refine + chroma). Warm-up first, CUDA synchronised, median of repeats. Weight VALUES do not
+change timings: trained weights are used where present, else random-init networks of the default architecture,
+and the JSON says which.
 
 Streaming (stream_bench.py): per clip, batch and dtype, decode + encode alone, the networks alone, the model stage
 alone and the whole `run`, with peak GPU memory.
@@ -30,15 +31,16 @@ from vidcolor.chroma import YCbCr, chroma_planes
 from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
 from vidcolor.evaluate.stream_bench import stream_row, synthetic_clips
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.memory import MatchMemory, MemoryConfig
+from vidcolor.motion import gray_u8
 from vidcolor.predictor import Predictor
+from vidcolor.propagation import Propagation
 
 AMP = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 CPU_MAX_BATCH_PIXELS = 8 * 512 * 512  # batches above this many pixels are skipped on CPU (minutes per row)
-STAGES = ("precolor", "ref_stats", "transfer", "match", "match_memory", "refine", "chroma", "recombine")
+STAGES = ("precolor", "ref_stats", "transfer", "match", "propagate", "refine", "chroma", "recombine")
 CHAINS = {
-    "chain": ("match", "refine", "chroma"),
-    "chain_memory": ("match_memory", "refine", "chroma"),
+    "chain": ("match", "refine", "propagate", "chroma"),
+    "chain_frame": ("match", "refine", "chroma"),
     "paper_chain": ("precolor", "transfer", "refine", "chroma"),
 }
 VIDEO_SPEC = YCbCr()  # BT.709, 8 bit, limited range, 4:2:0
@@ -92,14 +94,15 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
     def match():
         predictor.matcher.warp(predictor.matcher.keys(l_small), reference.keys, reference.values)
 
-    memory = MatchMemory(MemoryConfig(every=1, min_confidence=0.0))
-    frame_keys = predictor.matcher.keys(l_small[:1])[0]
-    for _ in range(memory.config.max_frames):  # full: the most cells it ever holds
-        memory.write(frame_keys, torch.zeros(2, *frame_keys.shape[-2:], device=dev), torch.ones_like(frame_keys[:1]))
+    # a textured scene panning 2 px per frame: the optical flow works as on film (on noise it would give up early)
+    scene = F.avg_pool2d(torch.rand(1, 1, size, size + 2 * batch + 2, generator=gen) * 100, 5, 1, 2)[0, 0].numpy()
+    grays = [gray_u8(scene[:, 2 * i : 2 * i + size]) for i in range(batch + 1)]
+    propagation = Propagation()
+    propagation(denormalize_ab(ab_t[:1]), grays[:1])  # a shot already under way
 
-    def match_memory():
-        keys, values, _ = memory.extend(reference.keys, reference.values)
-        predictor.matcher.warp(predictor.matcher.keys(l_small), keys, values)
+    def propagate():
+        propagation(denormalize_ab(ab_t), grays[1:])
+        propagation.gray = grays[0]
 
     def refine():
         if predictor.dense is not None:
@@ -119,7 +122,7 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
         chroma_planes(luma, ab, VIDEO_SPEC).to(torch.uint8).cpu()
 
     fns = {"precolor": precolor, "ref_stats": ref_stats, "transfer": transfer, "match": match, "refine": refine}
-    fns["match_memory"] = match_memory
+    fns["propagate"] = propagate
     fns["chroma"], fns["recombine"] = chroma, recombine
     return {name: median_time(fn, dev, repeats) for name, fn in fns.items()}
 

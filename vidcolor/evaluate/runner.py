@@ -5,8 +5,9 @@ and the other frames are scored. For a folder of colour images the first image (
 Methods: gray (ab = 0), reinhard (global Lab mean/std transfer), auto (automatic colorization: no reference),
 transfer (coarse T_ab), paper (the paper's chain: refinement fed from T_ab), match (matched ab alone), exemplar (the
 full chain as `image` uses it, with the predictor's hint source: exact CIE L kept, RGB out), exemplar_yuv (the same
-chain as `run` uses it: the frame's own luma plane in and passed through, chroma planes out, shown as a player decodes
-them), memory (exemplar + the shot's propagation memory, frames in order), match-frozen / exemplar-frozen (the same
+chain as `run` uses it: the frame's own luma plane in and passed through, the propagation, chroma planes out, shown as
+a player decodes them), propagated (exemplar + the propagation: colours carried along the motion, frames in order,
+starting from the reference where it is a view of the first frame), match-frozen / exemplar-frozen (the same
 with the frozen matcher and the sparse-hint refinement: the chain before the learned parts), oracle (the sparse-hint
 U-Net fed with hints from the ground truth), oracle-match (the refiner fed with the ground truth's own cell colours as
 a perfect match). All frames of every sequence are scored unless ``max_frames`` is given.
@@ -33,13 +34,14 @@ from vidcolor.io.image import IMAGE_EXTS, check_image, is_grayscale, read_image
 from vidcolor.io.media import iter_rgb_frames, probe
 from vidcolor.io.yuv import SWS_COLORSPACES, PlanarFormat, planar_to_rgb, rgb_to_planar
 from vidcolor.matching import cell_means
-from vidcolor.memory import MatchMemory
 from vidcolor.models.correspond import upsample_cells
+from vidcolor.motion import gray_u8
 from vidcolor.predictor import Predictor, working_shape
+from vidcolor.propagation import Propagation
 
 METHODS = (
     "gray", "reinhard", "auto", "transfer", "paper", "match-frozen", "exemplar-frozen", "match", "exemplar",
-    "exemplar_yuv", "memory", "oracle", "oracle-match",
+    "exemplar_yuv", "propagated", "oracle", "oracle-match",
 )  # fmt: skip
 NETWORK_METHODS = {
     "auto": "colorizer",
@@ -50,13 +52,13 @@ NETWORK_METHODS = {
     "match": "decoder",
     "exemplar": "decoder",
     "exemplar_yuv": "decoder",
-    "memory": "decoder",
+    "propagated": "decoder",
     "oracle": "colorizer",
     "oracle-match": "refiner",
 }
 STAGE_OF = {
     "auto": "auto", "transfer": "transfer", "paper": "paper", "match": "match", "exemplar": "exemplar_match",
-    "memory": "memory",
+    "propagated": "exemplar_match",
 }  # fmt: skip
 FROZEN_STAGE_OF = {"match-frozen": "match", "exemplar-frozen": "exemplar_match"}
 
@@ -114,16 +116,26 @@ def _recombine(l_full: torch.Tensor, ab: torch.Tensor) -> list[np.ndarray]:
     return list((rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
 
 
-def _through_planes(predictor: Predictor, frames: list[np.ndarray], reference, colorspace: int) -> list[np.ndarray]:
+class _ThroughPlanes:
     """`run`'s path on colour ground truth: each frame's luma plane (its own matrix, limited range, 4:2:0 where the
-    size allows) -> the model stage's chroma planes -> the RGB a player shows for luma + chroma."""
-    from vidcolor.chroma_stage import ChromaStage
+    size allows) -> the model stage's chroma planes (one stage per frame size and sequence: its propagation sees the
+    shot) -> the RGB a player shows for luma + chroma."""
 
-    h, w = frames[0].shape[:2]
-    fmt = PlanarFormat(w, h, 8, False, colorspace, 2 if h % 2 == 0 and w % 2 == 0 else 1, 8)
-    luma = np.stack([rgb_to_planar(f, fmt)[0] for f in frames])
-    chroma = ChromaStage(predictor, fmt)(luma, reference)
-    return [planar_to_rgb(y, c, fmt) for y, c in zip(luma, chroma, strict=True)]
+    def __init__(self, predictor: Predictor, seq: Sequence) -> None:
+        self.predictor, self.seq = predictor, seq
+        self.stages: dict[tuple[int, int], tuple] = {}
+
+    def __call__(self, frames: list[np.ndarray], reference) -> list[np.ndarray]:
+        from vidcolor.chroma_stage import ChromaStage
+
+        h, w = frames[0].shape[:2]
+        if (h, w) not in self.stages:
+            fmt = PlanarFormat(w, h, 8, False, self.seq.colorspace, 2 if h % 2 == 0 and w % 2 == 0 else 1, 8)
+            self.stages[h, w] = fmt, ChromaStage(self.predictor, fmt, propagate=self.seq.temporal)
+        fmt, stage = self.stages[h, w]
+        luma = np.stack([rgb_to_planar(f, fmt)[0] for f in frames])
+        chroma = stage(luma, reference)
+        return [planar_to_rgb(y, c, fmt) for y, c in zip(luma, chroma, strict=True)]
 
 
 def colorize_sequence(
@@ -139,7 +151,8 @@ def colorize_sequence(
         reference = predictor.prepare_reference(seq.reference, "reference")
     if frozen is not None:
         frozen_ref = frozen.prepare_reference(seq.reference, "reference")
-    memory = MatchMemory() if "memory" in methods and seq.temporal else None
+    propagation = Propagation() if "propagated" in methods and seq.temporal else None
+    planes = _ThroughPlanes(predictor, seq) if predictor is not None and "exemplar_yuv" in methods else None
     for chunk in _batches(seq.frames, batch):
         gt = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255
         gt = gt.to(device)
@@ -153,14 +166,15 @@ def colorize_sequence(
         hs, ws = working_shape(*l_full.shape[-2:], predictor.size)
         l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
         with torch.no_grad():
-            stages = predictor.stages(
-                l_small, reference, every=[STAGE_OF[m] for m in methods if m in STAGE_OF], memory=memory
-            )
+            stages = predictor.stages(l_small, reference, every=[STAGE_OF[m] for m in methods if m in STAGE_OF])
+            if propagation is not None:  # photos (no shot): the propagated row is the exemplar row
+                grays = [gray_u8(plane) for plane in l_small[:, 0].float().cpu().numpy()]
+                stages["propagated"] = propagation(stages["exemplar_match"], grays, reference.seeds)
             for method, key in STAGE_OF.items():
-                if method in methods:  # photos (no shot to remember): the memory row is the exemplar row
-                    outputs[method] += _recombine(l_full, stages[key if key in stages else "exemplar_match"])
-            if "exemplar_yuv" in methods:
-                outputs["exemplar_yuv"] += _through_planes(predictor, chunk, reference, seq.colorspace)
+                if method in methods:
+                    outputs[method] += _recombine(l_full, stages.get(method, stages[key]))
+            if planes is not None:
+                outputs["exemplar_yuv"] += planes(chunk, reference)
             if frozen is not None:
                 stages = frozen.stages(l_small, frozen_ref, every=["match"])
                 for method, key in FROZEN_STAGE_OF.items():

@@ -89,7 +89,7 @@ class FilmRun:
             segments = tuple(Segment(s, (), n) for n, s in enumerate(starts))
             plan = ReferencePlan(segments, plan.note, plan.candidates)
         self.run_plan = plan
-        fingerprint = run_fingerprint(job.source, plan, encode)
+        fingerprint = run_fingerprint(job.source, plan, encode, propagate=job.options.propagate)
         saved = self._saved_spans(fingerprint) if job.options.resume else None
         boundaries = sorted({0, *cuts, *(s.start for s in plan.segments)})
         self.spans = saved or plan_segments(boundaries, self.frames, parts, limit, job.options.chunk_frames)

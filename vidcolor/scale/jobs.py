@@ -42,6 +42,7 @@ OPTIONS = {  # key -> (type, default)
     "size": (int, 256),
     "hints": (str, "match"),
     "fast": (bool, False),
+    "propagate": (bool, True),
 }
 CHOICES = {"detector": ("luma", "scdet", "none"), "hints": ("match", "match-frozen", "transfer")}
 
@@ -139,7 +140,8 @@ def read_jobs(path: str | Path) -> list[JobEntry]:
         s = _settings(where, item, defaults)
         refs = str(_path(base, s["refs"])) if s["refs"] else None
         shots = str(_path(base, s["shots"])) if s["shots"] else None
-        options = RunOptions(s["batch"], s["chunk_frames"], EncodeSettings(s["codec"], s["crf"], s["preset"]), True)
+        encode = EncodeSettings(s["codec"], s["crf"], s["preset"])
+        options = RunOptions(s["batch"], s["chunk_frames"], encode, True, propagate=s["propagate"])
         detector = None if s["detector"] == "none" else s["detector"]
         jobs.append(JobEntry(n, source, output, refs, shots, detector, s["threshold"], options, s["size"], s["hints"]))
     _check_outputs(path, jobs)

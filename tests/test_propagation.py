@@ -1,0 +1,108 @@
+"""Propagation: colours carried along the motion, trust zero where the motion leaves the frame or fails its check,
+restarts at cuts and chunk starts, started from a reference that is a view of the first frame, one frame of state."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vidcolor.config import PropagationConfig
+from vidcolor.model_stage import ModelStage
+from vidcolor.motion import Motion, gray_u8
+from vidcolor.propagation import Propagation
+
+
+def _scene(h=64, w=120, seed=0) -> np.ndarray:
+    """A textured gray scene (uint8), smooth enough for optical flow."""
+    noise = np.random.default_rng(seed).random((h, w)).astype(np.float32)
+    return gray_u8(cv2.GaussianBlur(noise, (0, 0), 2.0) * 300 - 100)
+
+
+def _pan(scene: np.ndarray, shift: int, width: int = 96) -> np.ndarray:
+    return np.ascontiguousarray(scene[:, shift : shift + width])
+
+
+def test_motion_finds_a_pan_and_distrusts_what_left_the_frame():
+    scene = _scene()
+    prev, cur = _pan(scene, 0), _pan(scene, 3)  # the camera pans right: content moves 3 px left
+    grid, trust = Motion()(prev, cur)
+    assert grid.shape == (64, 96, 2) and trust.shape == (64, 96) and trust.dtype == np.float32
+    inner = (slice(8, -8), slice(8, -12))
+    assert np.median(grid[inner][..., 0] - np.arange(96)[None, 8:-12]) == pytest.approx(3, abs=0.3)
+    assert np.median(trust[inner]) > 0.8
+    assert trust[:, -2:].mean() < 0.3  # these pixels were outside the previous frame
+    unrelated = Motion()(_scene(seed=5)[:, :96], cur)[1]
+    assert unrelated.mean() < 0.3
+
+
+def test_colour_is_carried_where_the_frame_alone_has_none():
+    scene = _scene()
+    grays = [_pan(scene, 2 * i) for i in range(6)]
+    own = torch.zeros(6, 2, 64, 96)
+    own[0, 0, 20:40, 30:60] = 40.0  # only frame 0 knows the patch is red
+    out = Propagation()(own, grays)
+    assert torch.equal(out[0], own[0])
+    for t in range(1, 6):  # the patch moved 2 px left per frame and kept most of its colour
+        inside = out[t, 0, 24:36, 34 - 2 * t : 56 - 2 * t]
+        assert inside.mean() > 40 * 0.98**t * 0.8, t
+        assert out[t, 0, :, 75:].abs().max() < 4  # nowhere near the patch: still gray
+
+
+def test_restart_forgets_and_state_is_one_frame():
+    scene = _scene()
+    grays = [_pan(scene, i) for i in range(4)]
+    own = torch.zeros(4, 2, 64, 96)
+    own[0] = 30.0
+    prop = Propagation()
+    out = prop(own, grays, restarts=[True, False, True, False])
+    assert out[1].mean() > 20 and torch.equal(out[2], own[2]) and out[3].abs().max() < 1e-6
+    for _ in range(20):  # a long shot: the state stays one frame
+        prop(own[:1] * 0, grays[:1])
+    assert prop.ab.shape == (1, 2, 64, 96) and prop.gray.shape == (64, 96)
+    prop.restart()
+    assert prop.ab is None and prop.gray is None
+
+
+def test_a_reference_that_is_the_first_frame_starts_the_shot_and_another_does_not():
+    scene = _scene()
+    grays = [_pan(scene, 2 + i) for i in range(3)]
+    ref_ab = torch.zeros(2, 64, 96)
+    ref_ab[1] = 25.0  # the keyframe, coloured: yellow everywhere
+    own = torch.zeros(3, 2, 64, 96)
+    prop = Propagation()
+    out = prop(own, grays, seeds=[(_pan(scene, 0), ref_ab)])
+    assert prop.seeded == 1 and out[0, 1, 8:-8, 8:-8].mean() > 20
+    other = Propagation()
+    out = other(own, grays, seeds=[(_scene(seed=9)[:, :96], ref_ab)])
+    assert other.seeded == 0 and torch.equal(out, own)
+    small = Propagation()  # a reference of another shape is never a view of the frame
+    assert torch.equal(small(own, grays, seeds=[(_pan(scene, 0)[:32], ref_ab[:, :32])]), own)
+
+
+def test_bad_preset_is_refused():
+    with pytest.raises(ValueError, match="preset"):
+        Motion(PropagationConfig(preset="slowest"))
+
+
+def test_model_stage_restarts_at_each_cut_and_chunk_start():
+    """The restart grid is the encoder's chunk grid: first frame, each cut, every chunk_frames frames."""
+    stage = ModelStage.__new__(ModelStage)
+    stage.batch, stage.chunk_frames = 3, 4
+    seen = []
+
+    def submit(luma, restarts, ref, seed):
+        seen.extend(restarts)
+
+        class Done:
+            def result(self):
+                return [None] * len(luma)
+
+        return Done()
+
+    stage._submit = submit
+    stage.reference = lambda shot, gray, start: (None, shot)
+    stage.chroma = type("C", (), {"ahead": 0})()
+    shots = [0] * 6 + [1] * 9
+    frames = [(i, i, np.zeros((2, 2), np.uint8), s, None) for i, s in enumerate(shots)]
+    assert stage.run(iter(frames), lambda item: True)
+    assert [i for i, r in enumerate(seen) if r] == [0, 4, 6, 10, 14]

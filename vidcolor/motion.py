@@ -1,0 +1,73 @@
+"""Motion between two gray frames at working size, and how far to trust it: numpy + OpenCV, no torch.
+
+The propagation (propagation.py) carries each frame's colours to the next along this motion. It runs on the host,
+from the frames' luma, so on CUDA the device never waits for it. For every pixel of frame t:
+
+- where it was in frame t - 1: dense optical flow t -> t - 1 (OpenCV's DIS, Kroeger et al. 2016);
+- the trust in [0, 1]: zero where the point leaves the frame or where the flow fails the forward-backward check
+  (t -> t-1 -> t must come back within 0.7 px + 10 % of the motion: occlusions and flow errors, Sundaram et al. 2010),
+  and exp(-|L_t - warped L_{t-1}| / sigma) elsewhere (a changed luminance means a different surface).
+
+Gray frames are uint8 (H, W) at the working size, 0..255 = L 0..100 (``gray_u8``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vidcolor.config import PropagationConfig
+
+PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+def gray_u8(l_plane: np.ndarray) -> np.ndarray:
+    """L 0..100 (H, W) float -> uint8 0..255."""
+    return np.clip(np.rint(l_plane * 2.55), 0, 255).astype(np.uint8)
+
+
+def sample_grid(flow: np.ndarray) -> np.ndarray:
+    """Flow (H, W, 2) in pixels -> absolute sample positions (H, W, 2) (x, y) in the other frame."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.stack([gx + flow[..., 0], gy + flow[..., 1]], axis=-1)
+
+
+def to_unit_grid(grid: np.ndarray) -> np.ndarray:
+    """Pixel positions (H, W, 2) -> torch ``grid_sample`` coordinates in [-1, 1] (align_corners=True)."""
+    h, w = grid.shape[:2]
+    scale = np.array([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=np.float32)
+    return grid * scale - 1.0
+
+
+class Motion:
+    """One DIS instance (not thread-safe: one per propagation)."""
+
+    def __init__(self, config: PropagationConfig | None = None) -> None:
+        config = config or PropagationConfig()
+        if config.preset not in PRESETS:
+            raise ValueError(f"optical-flow preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
+        self.config = config = config or PropagationConfig()
+        self.dis = cv2.DISOpticalFlow_create(PRESETS[config.preset])
+
+    def __call__(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gray uint8 (H, W) frames t - 1 and t -> (positions (H, W, 2) float32 in frame t - 1 of each pixel of
+        frame t, trust (H, W) float32 in [0, 1])."""
+        prev, cur = np.ascontiguousarray(prev), np.ascontiguousarray(cur)
+        back = self.dis.calc(cur, prev, None)  # for each pixel of t, its displacement into t - 1
+        ahead = self.dis.calc(prev, cur, None)
+        grid = sample_grid(back)
+        map_x, map_y = grid[..., 0], grid[..., 1]
+        ahead_at = cv2.remap(ahead, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        round_trip = np.sum((back + ahead_at) ** 2, axis=-1)
+        bound = 0.01 * (np.sum(back**2, axis=-1) + np.sum(ahead_at**2, axis=-1)) + 0.5
+        h, w = cur.shape
+        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+        warped = cv2.remap(prev, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        change = np.abs(cur.astype(np.float32) - warped.astype(np.float32)) / 255.0
+        trust = np.exp(-change / self.config.sigma) * ((round_trip < bound) & inside)
+        return grid, trust.astype(np.float32)

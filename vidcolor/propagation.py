@@ -1,0 +1,101 @@
+"""Colour carried along the motion through a shot: the frame's own colours where nothing can be carried.
+
+Per frame t of a shot, at working size (ab in Lab units, (2, h, w)):
+
+    out_t = (1 - a) * own_t + a * warp(out_{t-1}),    a = strength * trust   (motion.py)
+
+so what the shot has shown keeps its colour as the camera moves and objects turn (the reference's colours are not
+re-guessed from a weaker match in every frame), flicker drops, and where the motion cannot be trusted (occlusions,
+new content, cuts in the flow) the frame's own colours take over. The warp is bicubic (bilinear softened colour
+edges frame after frame). The state is one frame: memory does not grow with the shot.
+
+A shot starts from its reference when the reference is a view of its first frame (a colourised frame of the shot:
+the usual way to colour a film from keyframes): the reference is then taken as the frame before the first, and its
+own colours, not the match's, are carried in. Any other reference (mean trust under ``seed_trust``) changes
+nothing here.
+
+``restart`` forgets the state: at every cut, reference change and chunk start (`run` restarts where its chunks
+start, so a resumed or sharded run colours every frame as one uninterrupted run does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from vidcolor.config import PropagationConfig
+from vidcolor.motion import Motion, to_unit_grid
+
+Seed = tuple[np.ndarray, torch.Tensor]  # gray uint8 (h, w) on the host, ab (2, h, w) on the device
+
+
+class Propagation:
+    def __init__(self, config: PropagationConfig | None = None) -> None:
+        self.config = config = config or PropagationConfig()
+        self.motion = Motion(config)
+        self.gray: np.ndarray | None = None  # last frame's gray (host)
+        self.ab: torch.Tensor | None = None  # last frame's output ab (device)
+        self.seeded = 0  # shots started from their reference (for tests and reports)
+
+    def restart(self) -> None:
+        self.gray = self.ab = None
+
+    def _start(self, gray: np.ndarray, seeds: Sequence[Seed]) -> tuple[np.ndarray, np.ndarray, torch.Tensor] | None:
+        """The seed that is a view of ``gray`` (most trusted, at least ``seed_trust`` on average), with its
+        motion, or None."""
+        best = None
+        for seed_gray, seed_ab in seeds:
+            if seed_gray.shape != gray.shape:
+                continue
+            grid, trust = self.motion(seed_gray, gray)
+            if trust.mean() >= self.config.seed_trust and (best is None or trust.mean() > best[1].mean()):
+                best = (grid, trust, seed_ab)
+        return best
+
+    def __call__(
+        self,
+        ab: torch.Tensor,
+        grays: Sequence[np.ndarray],
+        seeds: Sequence[Seed] = (),
+        restarts: Sequence[bool] | None = None,
+    ) -> torch.Tensor:
+        """Frames in display order: own ab (N, 2, h, w) and their grays (N x (h, w) uint8) -> propagated ab.
+        ``seeds``: the shot's reference(s) at working size; ``restarts[i]``: frame i starts a new stretch."""
+        n = len(grays)
+        restarts = restarts or [False] * n
+        # host first (flow for the whole batch), then one upload: the device is never waited for
+        steps: list[tuple[np.ndarray, np.ndarray, torch.Tensor | None] | None] = []
+        prev = self.gray
+        for i in range(n):
+            if restarts[i] or prev is None or prev.shape != grays[i].shape:
+                start = self._start(grays[i], seeds)
+                steps.append(start)
+                self.seeded += start is not None
+            else:
+                steps.append((*self.motion(prev, grays[i]), None))
+            prev = grays[i]
+        used = [s for s in steps if s is not None]
+        if used:
+            grids = torch.from_numpy(np.stack([to_unit_grid(s[0]) for s in used]))
+            trusts = torch.from_numpy(np.stack([s[1] for s in used]))
+            if ab.device.type == "cuda":
+                grids, trusts = grids.pin_memory(), trusts.pin_memory()
+            grids = grids.to(ab.device, non_blocking=True)
+            trusts = trusts.to(ab.device, non_blocking=True)[:, None] * self.config.strength
+        out, k, last = [], 0, self.ab
+        for i in range(n):
+            own = ab[i : i + 1].float()
+            if steps[i] is None:
+                last = own
+            else:
+                carried = steps[i][2][None].float() if steps[i][2] is not None else last
+                warped = F.grid_sample(carried, grids[k : k + 1], mode="bicubic", padding_mode="border",
+                                       align_corners=True)  # fmt: skip
+                last = own + trusts[k : k + 1] * (warped - own)
+                k += 1
+            out.append(last)
+        self.gray, self.ab = grays[-1] if n else self.gray, last
+        return torch.cat(out).to(ab.dtype) if n else ab
