@@ -54,13 +54,14 @@ def contact_sheet(rows: dict[str, list[tuple[str, list[np.ndarray]]]], path: str
 
 def bench_table(results: dict) -> str:
     """Seconds per image by stage, paper Table 1 style, then the per-frame chains: ``chain`` (default hint source:
-    match + refine + chroma) and ``paper`` (precolor + transfer + refine + chroma); then one line per stream."""
-    stages = ("precolor", "ref_stats", "transfer", "match", "refine", "chroma", "recombine")
+    match + refine + propagate + chroma) and ``paper`` (precolor + transfer + refine + chroma); then one line per
+    stream."""
+    stages = ("precolor", "ref_stats", "transfer", "match", "refine", "propagate", "chroma", "recombine")
     header = f"{'size':>6} {'batch':>5} {'dtype':>5}" + "".join(f"{s:>11}" for s in (*stages, "chain", "paper"))
     lines = [header, "-" * len(header)]
     for row in results["stages"]:
         per = row["seconds_per_image"]
-        cells = [per[k] for k in stages]
+        cells = [per.get(k, float("nan")) for k in stages]
         cells += [row["chain_seconds_per_image"], row["paper_chain_seconds_per_image"]]
         lines.append(f"{row['size']:>6} {row['batch']:>5} {row['dtype']:>5}" + "".join(f"{c:>11.4f}" for c in cells))
     lines += [stream_line(s) for s in results.get("streams", [])]
