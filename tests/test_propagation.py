@@ -106,3 +106,12 @@ def test_model_stage_restarts_at_each_cut_and_chunk_start():
     frames = [(i, i, np.zeros((2, 2), np.uint8), s, None) for i, s in enumerate(shots)]
     assert stage.run(iter(frames), lambda item: True)
     assert [i for i, r in enumerate(seen) if r] == [0, 4, 6, 10, 14]
+
+
+def test_flow_threads_give_the_same_colours():
+    scene = _scene()
+    grays = [_pan(scene, 2 * i) for i in range(5)]
+    own = torch.rand(5, 2, 64, 96, generator=torch.Generator().manual_seed(0)) * 20
+    one = Propagation()(own, grays)
+    four = Propagation(threads=4)(own, grays)
+    assert torch.equal(one, four)

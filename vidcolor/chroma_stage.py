@@ -83,9 +83,9 @@ class ChromaStage:
         self.predictor, self.fmt = predictor, fmt
         self.spec = YCbCr.for_colorspace(fmt.colorspace, fmt.bits, fmt.full_range, fmt.subsampling)
         self.l_table = luma_l_table(self.spec).to(predictor.device)
-        self.propagation = Propagation() if propagate else None
         self.gray_table = gray_u8(luma_l_table(self.spec).cpu().numpy())  # luma code -> gray for the flow
         self.cuda = predictor.device.type == "cuda"
+        self.propagation = Propagation(threads=4 if self.cuda else 1) if propagate else None
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
         if self.cuda:
             self.inputs, self.outputs = _PinnedRing(), _PinnedRing()

@@ -20,7 +20,9 @@ start, so a resumed or sharded run colours every frame as one uninterrupted run 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -33,12 +35,22 @@ Seed = tuple[np.ndarray, torch.Tensor]  # gray uint8 (h, w) on the host, ab (2, 
 
 
 class Propagation:
-    def __init__(self, config: PropagationConfig | None = None) -> None:
+    def __init__(self, config: PropagationConfig | None = None, threads: int = 1) -> None:
+        """``threads``: host threads for the optical flow of a batch's frames (OpenCV releases the GIL; on CUDA the
+        host's cores are otherwise the codecs', on a CPU the networks')."""
         self.config = config = config or PropagationConfig()
         self.motion = Motion(config)
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="vidcolor-flow") if threads > 1 else None
         self.gray: np.ndarray | None = None  # last frame's gray (host)
         self.ab: torch.Tensor | None = None  # last frame's output ab (device)
         self.seeded = 0  # shots started from their reference (for tests and reports)
+
+    def _flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
+        """``motion`` in a pool thread, with that thread's own DIS instance (they are not thread-safe)."""
+        if not hasattr(self._local, "motion"):
+            self._local.motion = Motion(self.config)
+        return (*self._local.motion(prev, cur), None)
 
     def restart(self) -> None:
         self.gray = self.ab = None
@@ -67,16 +79,19 @@ class Propagation:
         n = len(grays)
         restarts = restarts or [False] * n
         # host first (flow for the whole batch), then one upload: the device is never waited for
-        steps: list[tuple[np.ndarray, np.ndarray, torch.Tensor | None] | None] = []
+        steps: list = []
         prev = self.gray
         for i in range(n):
             if restarts[i] or prev is None or prev.shape != grays[i].shape:
                 start = self._start(grays[i], seeds)
                 steps.append(start)
                 self.seeded += start is not None
+            elif self._pool is not None:
+                steps.append(self._pool.submit(self._flow, prev, grays[i]))
             else:
                 steps.append((*self.motion(prev, grays[i]), None))
             prev = grays[i]
+        steps = [s.result() if hasattr(s, "result") else s for s in steps]
         used = [s for s in steps if s is not None]
         if used:
             grids = torch.from_numpy(np.stack([to_unit_grid(s[0]) for s in used]))
