@@ -82,8 +82,9 @@ class ChromaStage:
         ``submit``'s ``restarts`` say where a shot or a chunk starts)."""
         self.predictor, self.fmt = predictor, fmt
         self.spec = YCbCr.for_colorspace(fmt.colorspace, fmt.bits, fmt.full_range, fmt.subsampling)
-        self.l_table = luma_l_table(self.spec).to(predictor.device)
-        self.gray_table = gray_u8(luma_l_table(self.spec).cpu().numpy())  # luma code -> gray for the flow
+        table = luma_l_table(self.spec)  # luma code -> L
+        self.l_table = table.to(predictor.device)
+        self.gray_table = gray_u8(table.numpy()) if propagate else None  # luma code -> gray for the flow
         self.cuda = predictor.device.type == "cuda"
         self.propagation = Propagation(threads=4 if self.cuda else 1) if propagate else None
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted

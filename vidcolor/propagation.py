@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -58,13 +58,13 @@ class Propagation:
     def _start(self, gray: np.ndarray, seeds: Sequence[Seed]) -> tuple[np.ndarray, np.ndarray, torch.Tensor] | None:
         """The seed that is a view of ``gray`` (most trusted, at least ``seed_trust`` on average), with its
         motion, or None."""
-        best = None
+        best, best_trust = None, self.config.seed_trust
         for seed_gray, seed_ab in seeds:
             if seed_gray.shape != gray.shape:
                 continue
             grid, trust = self.motion(seed_gray, gray)
-            if trust.mean() >= self.config.seed_trust and (best is None or trust.mean() > best[1].mean()):
-                best = (grid, trust, seed_ab)
+            if trust.mean() >= best_trust:
+                best, best_trust = (grid, trust, seed_ab), trust.mean()
         return best
 
     def __call__(
@@ -91,7 +91,7 @@ class Propagation:
             else:
                 steps.append((*self.motion(prev, grays[i]), None))
             prev = grays[i]
-        steps = [s.result() if hasattr(s, "result") else s for s in steps]
+        steps = [s.result() if isinstance(s, Future) else s for s in steps]
         used = [s for s in steps if s is not None]
         if used:
             grids = torch.from_numpy(np.stack([to_unit_grid(s[0]) for s in used]))
