@@ -128,6 +128,16 @@ def score(seq, ab):
     }
 
 
+def load_cached(seq):
+    """The cached chain outputs of ``seq`` with its reference's L and ab at working size."""
+    c = torch.load(CACHE / f"{seq.name}.pt")
+    ref = torch.from_numpy(seq.reference).permute(2, 0, 1)[None].float() / 255
+    ref = F.interpolate(ref, size=c["l"].shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+    lab = rgb_to_lab(ref)
+    c["ref_l"], c["ref_ab"] = lab[:, :1], lab[:, 1:]
+    return c
+
+
 def build_cache():
     CACHE.mkdir(parents=True, exist_ok=True)
     pred = predictor_factory(None, "cpu", 256, "match")()
@@ -144,7 +154,7 @@ def build_cache():
             l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
             with torch.no_grad():
                 keys = ch.matcher.keys(l_small)
-                ab_cells, conf_cells, best = ch.matcher.warp(keys, ref.keys, ref.values)
+                ab_cells, conf_cells = ch.matcher.warp(keys, ref.keys, ref.values)
                 ab_match = upsample_cells(ab_cells, l_small)
                 w = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
                 final = ch.dense(l_small, ab_match, w)
@@ -174,11 +184,7 @@ if __name__ == "__main__":
     res = {}
     for path in sorted(glob.glob(DAVIS)):
         seq = load_sequence(path, None)
-        c = torch.load(CACHE / f"{seq.name}.pt")
-        ref = torch.from_numpy(seq.reference).permute(2, 0, 1)[None].float() / 255
-        ref = F.interpolate(ref, size=c["l"].shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-        lab = rgb_to_lab(ref)
-        c["ref_l"], c["ref_ab"] = lab[:, :1], lab[:, 1:]
+        c = load_cached(seq)
         cache = {}
         for v in variants:
             mode, beta, sigma, gamma = v[:4]

@@ -8,7 +8,7 @@ import torch
 
 from vidcolor.config import PropagationConfig
 from vidcolor.model_stage import ModelStage
-from vidcolor.motion import Motion, gray_u8
+from vidcolor.motion import Motion, anchor_trust, follow, gray_u8
 from vidcolor.propagation import Propagation
 
 
@@ -115,3 +115,39 @@ def test_flow_threads_give_the_same_colours():
     one = Propagation()(own, grays)
     four = Propagation(threads=4)(own, grays)
     assert torch.equal(one, four)
+
+
+def test_follow_composes_the_flows_back_to_the_anchor():
+    scene = _scene()
+    grays = [_pan(scene, 2 * i) for i in range(3)]  # 2 px per frame
+    motion = Motion()
+    grid = motion(grays[0], grays[1])[0]
+    grid = follow(grid, motion(grays[1], grays[2])[0])
+    inner = (slice(8, -8), slice(8, -16))
+    assert np.median(grid[inner][..., 0] - np.arange(96)[None, 8:-16]) == pytest.approx(4, abs=0.4)
+    trust = anchor_trust(grays[2], grays[0], grid, 0.05, 5)
+    assert np.median(trust[inner]) > 0.7 and trust[:, -2:].max() == 0  # those pixels were never in the anchor
+    assert anchor_trust(_scene(seed=3)[:, :96], grays[0], grid, 0.05, 5)[inner].mean() < 0.5
+
+
+def test_the_anchor_keeps_the_reference_colours_the_carry_lets_fade():
+    scene = _scene()
+    grays = [_pan(scene, 1 + i) for i in range(12)]
+    ref_ab = torch.zeros(2, 64, 96)
+    ref_ab[0] = 30.0
+    own = torch.zeros(12, 2, 64, 96)  # the frames alone know no colour
+    seeds = [(_pan(scene, 0), ref_ab)]
+    anchored = Propagation()(own, grays, seeds=seeds)
+    faded = Propagation(PropagationConfig(anchor=False))(own, grays, seeds=seeds)
+    inner = (slice(None), 0, slice(10, -10), slice(10, -24))
+    assert anchored[-1][inner[1:]].mean() > 27 > faded[-1][inner[1:]].mean()
+    assert anchored[inner].mean() > faded[inner].mean()
+    prop = Propagation()  # the anchor is shown, not carried: the state is the faded colours
+    prop(own, grays, seeds=seeds)
+    assert torch.allclose(prop.ab, faded[-1:], atol=1e-4)
+    assert prop.anchor is not None
+    prop(own[:2], grays[:2], restarts=[True, False])  # a restart without a seed that matches: no anchor
+    assert prop.anchor is None
+    prop.anchor = (grays[0], ref_ab, np.zeros((64, 96, 2), np.float32))
+    prop.restart()
+    assert prop.anchor is None

@@ -75,12 +75,19 @@ class PropagationConfig:
 
     strength: the share of the carried colour where the motion is fully trusted (the frame's own colour keeps the
     rest, so errors fade); sigma: luminance difference (L / 100) after warping at which trust falls to 1/e;
-    preset: OpenCV DIS optical-flow preset (ultrafast, fast, medium); seed_trust: the mean trust a reference needs
-    to be taken as the frame before a shot's first (a colourised frame of the shot, not just any photo).
-    Chosen on the DAVIS dev set, all frames (benchmarks/propagation_ab.py).
+    preset: OpenCV DIS optical-flow preset (ultrafast, fast, medium); finest_scale: the DIS pyramid level it stops
+    at (0 = full working resolution; None = the preset's); seed_trust: the mean trust a reference needs to be taken
+    as the frame before a shot's first (a colourised frame of the shot, not just any photo); anchor: in a shot started
+    from its reference, take the reference's colours wherever a pixel followed back to it still matches it
+    (motion.py), anchor_sigma (L / 100) and anchor_window (pixels) that match's tolerance and neighbourhood.
+    Chosen on the DAVIS dev set, all frames (benchmarks/propagation_ab.py, benchmarks/anchor_ab.py).
     """
 
     strength: float = 0.98
     sigma: float = 0.4
     preset: str = "medium"
+    finest_scale: int | None = 0
     seed_trust: float = 0.5
+    anchor: bool = True
+    anchor_sigma: float = 0.05
+    anchor_window: int = 5

@@ -8,6 +8,11 @@ from the frames' luma, so on CUDA the device never waits for it. For every pixel
   (t -> t-1 -> t must come back within 0.7 px + 10 % of the motion: occlusions and flow errors, Sundaram et al. 2010),
   and exp(-|L_t - warped L_{t-1}| / sigma) elsewhere (a changed luminance means a different surface).
 
+The anchor (``follow``, ``anchor_trust``): when a shot starts from its reference, each pixel is also followed back
+to the reference through the chain of flows, and the reference's own colour is taken wherever the luminance around
+the followed point still matches the reference's (a local photometric check, not the product of every step's trust:
+a track the frame-to-frame check lost is found again when it matches).
+
 Gray frames are uint8 (H, W) at the working size, 0..255 = L 0..100 (``gray_u8``).
 """
 
@@ -51,8 +56,10 @@ class Motion:
         config = config or PropagationConfig()
         if config.preset not in PRESETS:
             raise ValueError(f"optical-flow preset {config.preset!r}: choose one of {', '.join(PRESETS)}")
-        self.config = config = config or PropagationConfig()
+        self.config = config
         self.dis = cv2.DISOpticalFlow_create(PRESETS[config.preset])
+        if config.finest_scale is not None:
+            self.dis.setFinestScale(config.finest_scale)
 
     def __call__(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gray uint8 (H, W) frames t - 1 and t -> (positions (H, W, 2) float32 in frame t - 1 of each pixel of
@@ -71,3 +78,23 @@ class Motion:
         change = np.abs(cur.astype(np.float32) - warped.astype(np.float32)) / 255.0
         trust = np.exp(-change / self.config.sigma) * ((round_trip < bound) & inside)
         return grid, trust.astype(np.float32)
+
+
+def follow(anchor_grid: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Anchor positions (H, W, 2) of frame t - 1's pixels and frame t's positions in t - 1 (``Motion``) -> anchor
+    positions (H, W, 2) of frame t's pixels (the flows composed)."""
+    return cv2.remap(anchor_grid, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def anchor_trust(cur: np.ndarray, anchor: np.ndarray, anchor_grid: np.ndarray, sigma: float, window: int) -> np.ndarray:
+    """Gray uint8 (H, W) frame, gray uint8 (h, w) anchor and the frame's positions in it (H, W, 2) -> trust (H, W)
+    float32 in [0, 1]: exp(-mean |L - anchor L at the position| over a ``window``-pixel square / sigma), zero where
+    the position left the anchor."""
+    h, w = anchor.shape
+    map_x, map_y = anchor_grid[..., 0], anchor_grid[..., 1]
+    seen = cv2.remap(anchor, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    change = np.abs(cur.astype(np.float32) - seen.astype(np.float32)) / 255.0
+    if window > 1:
+        change = cv2.blur(change, (window, window))
+    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+    return (np.exp(-change / sigma) * inside).astype(np.float32)

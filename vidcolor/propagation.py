@@ -12,7 +12,11 @@ edges frame after frame). The state is one frame: memory does not grow with the 
 A shot starts from its reference when the reference is a view of its first frame (a colourised frame of the shot:
 the usual way to colour a film from keyframes): the reference is then taken as the frame before the first, and its
 own colours, not the match's, are carried in. Any other reference (mean trust under ``seed_trust``) changes
-nothing here.
+nothing here. In a shot so started, every pixel is also followed back to the reference (the flows composed) and
+shown in the reference's own colour wherever its neighbourhood still matches the reference's luminance (the anchor,
+motion.py): colours the frame-to-frame carry would have let fade come back when the content does. The anchored
+colour is shown, not carried (its errors would travel with the motion); the state stays one frame plus the followed
+positions.
 
 ``restart`` forgets the state: at every cut, reference change and chunk start (`run` restarts where its chunks
 start, so a resumed or sharded run colours every frame as one uninterrupted run does).
@@ -29,7 +33,7 @@ import torch
 from torch.nn import functional as F
 
 from vidcolor.config import PropagationConfig
-from vidcolor.motion import Motion, to_unit_grid
+from vidcolor.motion import Motion, anchor_trust, follow, to_unit_grid
 
 Seed = tuple[np.ndarray, torch.Tensor]  # gray uint8 (h, w) on the host, ab (2, h, w) on the device
 
@@ -44,28 +48,49 @@ class Propagation:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="vidcolor-flow") if threads > 1 else None
         self.gray: np.ndarray | None = None  # last frame's gray (host)
         self.ab: torch.Tensor | None = None  # last frame's output ab (device)
+        self.anchor: tuple | None = None  # the seed's gray (host), ab (device) and the last frame's positions in it
         self.seeded = 0  # shots started from their reference (for tests and reports)
 
     def _flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
         """``motion`` in a pool thread, with that thread's own DIS instance (they are not thread-safe)."""
         if not hasattr(self._local, "motion"):
             self._local.motion = Motion(self.config)
-        return (*self._local.motion(prev, cur), None)
+        return (*self._local.motion(prev, cur), None, None)
 
     def restart(self) -> None:
-        self.gray = self.ab = None
+        self.gray = self.ab = self.anchor = None
 
-    def _start(self, gray: np.ndarray, seeds: Sequence[Seed]) -> tuple[np.ndarray, np.ndarray, torch.Tensor] | None:
-        """The seed that is a view of ``gray`` (most trusted, at least ``seed_trust`` on average), with its
-        motion, or None."""
+    def _start(self, gray: np.ndarray, seeds: Sequence[Seed]) -> tuple | None:
+        """The seed that is a view of ``gray`` (most trusted, at least ``seed_trust`` on average): (its motion's
+        positions, trust, the seed's ab, the seed's gray), or None."""
         best, best_trust = None, self.config.seed_trust
         for seed_gray, seed_ab in seeds:
             if seed_gray.shape != gray.shape:
                 continue
             grid, trust = self.motion(seed_gray, gray)
             if trust.mean() >= best_trust:
-                best, best_trust = (grid, trust, seed_ab), trust.mean()
+                best, best_trust = (grid, trust, seed_ab, seed_gray), trust.mean()
         return best
+
+    def _follow(self, steps: list, grays: Sequence[np.ndarray]) -> list:
+        """Per frame, its positions in the shot's seed, the anchor trust (``motion.anchor_trust``) and the seed's
+        ab, or None outside a seeded shot. Sequential on the host: each frame's positions are the previous frame's,
+        followed."""
+        cfg, anchors = self.config, []
+        for step, gray in zip(steps, grays, strict=True):
+            if step is None:
+                self.anchor = None
+            elif step[2] is not None:  # a shot started from its seed
+                self.anchor = (step[3], step[2], step[0])
+            elif self.anchor is not None:
+                self.anchor = (*self.anchor[:2], follow(self.anchor[2], step[0]))
+            if self.anchor is None or not cfg.anchor:
+                anchors.append(None)
+            else:
+                seed_gray, seed_ab, grid = self.anchor
+                trust = anchor_trust(gray, seed_gray, grid, cfg.anchor_sigma, cfg.anchor_window)
+                anchors.append((grid, trust, seed_ab))
+        return anchors
 
     def __call__(
         self,
@@ -89,28 +114,44 @@ class Propagation:
             elif self._pool is not None:
                 steps.append(self._pool.submit(self._flow, prev, grays[i]))
             else:
-                steps.append((*self.motion(prev, grays[i]), None))
+                steps.append((*self.motion(prev, grays[i]), None, None))
             prev = grays[i]
         steps = [s.result() if isinstance(s, Future) else s for s in steps]
-        used = [s for s in steps if s is not None]
-        if used:
-            grids = torch.from_numpy(np.stack([to_unit_grid(s[0]) for s in used]))
-            trusts = torch.from_numpy(np.stack([s[1] for s in used]))
-            if ab.device.type == "cuda":
-                grids, trusts = grids.pin_memory(), trusts.pin_memory()
-            grids = grids.to(ab.device, non_blocking=True)
-            trusts = trusts.to(ab.device, non_blocking=True)[:, None] * self.config.strength
-        out, k, last = [], 0, self.ab
+        anchors = self._follow(steps, grays)
+        grids, trusts = self._upload([s[:2] for s in steps if s is not None], ab.device, self.config.strength)
+        seen, seen_trusts = self._upload([a[:2] for a in anchors if a is not None], ab.device, 1.0)
+        out, k, j, last = [], 0, 0, self.ab
         for i in range(n):
             own = ab[i : i + 1].float()
             if steps[i] is None:
                 last = own
             else:
                 carried = steps[i][2][None].float() if steps[i][2] is not None else last
-                warped = F.grid_sample(carried, grids[k : k + 1], mode="bicubic", padding_mode="border",
-                                       align_corners=True)  # fmt: skip
-                last = own + trusts[k : k + 1] * (warped - own)
+                last = own + trusts[k : k + 1] * (_warp(carried, grids[k : k + 1]) - own)
                 k += 1
-            out.append(last)
+            if anchors[i] is None:
+                out.append(last)
+            else:  # the anchored colour is shown, not carried on: its errors would travel with the motion
+                anchored = _warp(anchors[i][2][None].float(), seen[j : j + 1])
+                out.append(last + seen_trusts[j : j + 1] * (anchored - last))
+                j += 1
         self.gray, self.ab = grays[-1] if n else self.gray, last
         return torch.cat(out).to(ab.dtype) if n else ab
+
+    @staticmethod
+    def _upload(pairs: list, device: torch.device, scale: float) -> tuple[torch.Tensor, torch.Tensor] | tuple[()]:
+        """[(positions (h, w, 2), trust (h, w))] on the host -> grid_sample grids (K, h, w, 2) and trusts
+        (K, 1, h, w) * ``scale`` on ``device``, in one copy each."""
+        if not pairs:
+            return (), ()
+        grids = torch.from_numpy(np.stack([to_unit_grid(p[0]) for p in pairs]))
+        trusts = torch.from_numpy(np.stack([p[1] for p in pairs]))
+        if device.type == "cuda":
+            grids, trusts = grids.pin_memory(), trusts.pin_memory()
+        grids = grids.to(device, non_blocking=True)
+        return grids, trusts.to(device, non_blocking=True)[:, None] * scale
+
+
+def _warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """(1, C, h, w) sampled bicubically at ``grid`` (1, h, w, 2) in [-1, 1]."""
+    return F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)

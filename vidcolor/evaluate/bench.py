@@ -97,12 +97,13 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
     # a textured scene panning 2 px per frame: the optical flow works as on film (on noise it would give up early)
     scene = F.avg_pool2d(torch.rand(1, 1, size, size + 2 * batch + 2, generator=gen) * 100, 5, 1, 2)[0, 0].numpy()
     grays = [gray_u8(scene[:, 2 * i : 2 * i + size]) for i in range(batch + 1)]
-    propagation = Propagation()
-    propagation(denormalize_ab(ab_t[:1]), grays[:1])  # a shot already under way
+    propagation = Propagation()  # a shot under way, started from its reference (so the anchor is measured too)
+    propagation(denormalize_ab(ab_t[:1]), grays[:1], seeds=[(grays[0], denormalize_ab(ab_t[0]))])
+    under_way = propagation.gray, propagation.ab, propagation.anchor
 
     def propagate():
         propagation(denormalize_ab(ab_t), grays[1:])
-        propagation.gray = grays[0]
+        propagation.gray, propagation.ab, propagation.anchor = under_way
 
     def refine():
         if predictor.dense is not None:
