@@ -120,6 +120,8 @@ class Propagation:
         anchors = self._follow(steps, grays)
         grids, trusts = self._upload([s[:2] for s in steps if s is not None], ab.device, self.config.strength)
         seen, seen_trusts = self._upload([a[:2] for a in anchors if a is not None], ab.device, 1.0)
+        if len(seen):  # every anchored frame's seed colours at its followed positions, in one call
+            anchored = _warp(torch.stack([a[2] for a in anchors if a is not None]).float(), seen)
         out, k, j, last = [], 0, 0, self.ab
         for i in range(n):
             own = ab[i : i + 1].float()
@@ -132,8 +134,7 @@ class Propagation:
             if anchors[i] is None:
                 out.append(last)
             else:  # the anchored colour is shown, not carried on: its errors would travel with the motion
-                anchored = _warp(anchors[i][2][None].float(), seen[j : j + 1])
-                out.append(last + seen_trusts[j : j + 1] * (anchored - last))
+                out.append(last + seen_trusts[j : j + 1] * (anchored[j : j + 1] - last))
                 j += 1
         self.gray, self.ab = grays[-1] if n else self.gray, last
         return torch.cat(out).to(ab.dtype) if n else ab
@@ -153,5 +154,5 @@ class Propagation:
 
 
 def _warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """(1, C, h, w) sampled bicubically at ``grid`` (1, h, w, 2) in [-1, 1]."""
+    """(N, C, h, w) sampled bicubically at ``grid`` (N, h, w, 2) in [-1, 1]."""
     return F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)
