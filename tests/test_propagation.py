@@ -79,6 +79,20 @@ def test_a_reference_that_is_the_first_frame_starts_the_shot_and_another_does_no
     assert torch.equal(small(own, grays, seeds=[(_pan(scene, 0)[:32], ref_ab[:, :32])]), own)
 
 
+@pytest.mark.parametrize("preset,stride", [("ultrafast", 6), ("ultrafast", 8), ("medium", 3), ("medium", None)])
+def test_flow_settings_reach_dis_and_find_the_pan(preset, stride):
+    config = PropagationConfig(preset=preset, patch_stride=stride)
+    motion = Motion(config)
+    assert motion.dis.getFinestScale() == 0
+    if stride is not None:
+        assert motion.dis.getPatchStride() == stride
+    scene = _scene()
+    grid, trust = motion(_pan(scene, 0), _pan(scene, 3))
+    inner = (slice(8, -8), slice(8, -12))
+    dx = grid[..., 0] - np.arange(96, dtype=np.float32)[None]
+    assert abs(float(np.median(dx[inner])) - 3.0) < 0.3 and trust[inner].mean() > 0.7
+
+
 def test_bad_preset_is_refused():
     with pytest.raises(ValueError, match="preset"):
         Motion(PropagationConfig(preset="slowest"))

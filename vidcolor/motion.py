@@ -60,6 +60,8 @@ class Motion:
         self.dis = cv2.DISOpticalFlow_create(PRESETS[config.preset])
         if config.finest_scale is not None:
             self.dis.setFinestScale(config.finest_scale)
+        if config.patch_stride is not None:
+            self.dis.setPatchStride(config.patch_stride)
 
     def __call__(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gray uint8 (H, W) frames t - 1 and t -> (positions (H, W, 2) float32 in frame t - 1 of each pixel of
