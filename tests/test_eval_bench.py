@@ -129,5 +129,6 @@ def test_bench_json(tmp_path, random_weights, vgg_path):
     assert [(r["dtype"], r["batch"]) for r in data["stages"]] == [(d, b) for d in dtypes for b in (1, 2)]
     assert all(v > 0 for r in data["stages"] for v in r["seconds_per_batch"].values())
     assert data["streaming"]["frames"] == 6 and data["streaming"]["model_fps"] > 0
-    assert data["streaming"]["end_to_end_fps"] > 0
+    assert data["streaming"]["end_to_end_fps"] > 0 and data["streaming"]["transcode_fps"] > 0
+    assert data["streaming"]["end_to_end_vs_transcode"] > 0
     assert data["environment"]["torch"] and data["environment"]["av"]

@@ -14,6 +14,7 @@ the batch is done, so the caller can queue the next batch first (``ahead`` batch
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -86,7 +87,9 @@ class ChromaStage:
         self.l_table = table.to(predictor.device)
         self.gray_table = gray_u8(table.numpy()) if propagate else None  # luma code -> gray for the flow
         self.cuda = predictor.device.type == "cuda"
-        self.propagation = Propagation(threads=4 if self.cuda else 1) if propagate else None
+        # on CUDA the optical flow is the host's largest share of the model stage: half the host's cores (4..8)
+        flow_threads = min(8, max(4, (os.cpu_count() or 1) // 2)) if self.cuda else 1
+        self.propagation = Propagation(threads=flow_threads) if propagate else None
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
         if self.cuda:
             self.inputs, self.outputs = _PinnedRing(), _PinnedRing()

@@ -10,6 +10,7 @@ import click
 from vidcolor import __version__
 from vidcolor.cli_options import FAST_PRESET, VidcolorGroup, hints_option, lazy_predictor_factory, model_options
 from vidcolor.errors import VidcolorError
+from vidcolor.host_memory import keep_large_allocations
 
 
 @click.group(cls=VidcolorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -389,6 +390,7 @@ def _terminate(_signum, _frame) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    keep_large_allocations()  # frame-sized buffers stay in the heap: no mmap/munmap and page faults per frame
     cli(prog_name="vidcolor")
 
 

@@ -70,11 +70,14 @@ def bench_table(results: dict) -> str:
 
 def stream_line(s: dict) -> str:
     peak = f", peak GPU memory {s['peak_gpu_memory_gb']:.1f} GB" if s.get("peak_gpu_memory_gb") else ""
+    transcode = ""
+    if s.get("transcode_fps"):
+        transcode = f"; transcode alone {s['transcode_fps']:.1f} fps: {100 * s['end_to_end_vs_transcode']:.0f}%"
     return (
         f"streaming {s['resolution']} {s['pix_fmt']} ({s['clip']}), {s['codec']['codec']} {s['codec']['preset']}, "
         f"size {s['working_size']}, batch {s['batch']}, {s['dtype']}: decode+encode alone "
         f"{s['decode_encode_fps']:.1f} fps, networks alone {s['network_fps']:.2f}, model stage alone "
         f"{s['model_fps']:.2f} ({s['non_network_ms_per_frame']:.1f} ms/frame outside the networks), end to end "
         f"{s['end_to_end_fps']:.2f} fps ({100 * s['end_to_end_vs_model']:.0f}% of the model stage, "
-        f"{100 * s['end_to_end_vs_decode_encode']:.0f}% of decode+encode){peak}"
+        f"{100 * s['end_to_end_vs_decode_encode']:.0f}% of decode+encode{transcode}){peak}"
     )

@@ -2,6 +2,8 @@
 
 - decode + encode alone: decode -> luma plane -> planar frame with neutral chroma -> encode, same codec settings
   (what `run` costs without the model stage);
+- transcode alone: the clip decoded and re-encoded with its own chroma, same settings (x264 spends more on real
+  chroma than on neutral planes, so this is the baseline with the encoder's real work);
 - network alone: the predictor's chain at the clip's working shape on L already there (no per-frame I/O);
 - model stage alone: the run's model stage (chroma_stage.py) on the decoded luma planes: upload, L lookup, the
   chain, chroma from L + ab at chroma resolution, download. Its difference to the network alone is the per-frame
@@ -16,11 +18,13 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
+from av.video.frame import PictureType
 
 from vidcolor.chroma_stage import ChromaStage
 from vidcolor.io.encode import EncodeSettings, resolve_codec
@@ -77,6 +81,30 @@ def decode_encode_fps(clip: Path, fmt: PlanarFormat, encode: EncodeSettings, max
                 dst.mux(packet)
         elapsed = time.perf_counter() - t0
     return len(lumas) / elapsed, lumas, first_rgb
+
+
+def transcode_fps(clip: Path, fmt: PlanarFormat, encode: EncodeSettings, frames: int) -> float:
+    """Frames per second of decoding ``frames`` frames of the clip and encoding them as they are (own chroma)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0, count = time.perf_counter(), 0
+        with av.open(str(clip)) as src, av.open(str(Path(tmp) / "out.mp4"), "w") as dst:
+            vin = src.streams.video[0]
+            vin.thread_type = "AUTO"
+            rate = Fraction(vin.average_rate or 24)
+            vout = dst.add_stream(encode.codec, rate=rate, options=encode.options())
+            vout.width, vout.height, vout.pix_fmt = fmt.width, fmt.height, fmt.pix_fmt
+            for frame in src.decode(vin):
+                if count >= frames:
+                    break
+                count += 1
+                frame = frame.reformat(format=fmt.pix_fmt)
+                frame.pts, frame.time_base = count - 1, 1 / rate  # fresh timing, and the decoder's frame types
+                frame.pict_type = PictureType.NONE  # would bind x264
+                for packet in vout.encode(frame):
+                    dst.mux(packet)
+            for packet in vout.encode():
+                dst.mux(packet)
+        return count / (time.perf_counter() - t0)
 
 
 def network_fps(predictor: Predictor, fmt: PlanarFormat, batch: int, reference, repeats: int = 3) -> float:
@@ -178,6 +206,7 @@ def stream_row(predictor: Predictor, clip: Path, label: str, max_frames: int, en
     encode, encoder = resolve_codec(encode)
     fmt = plan_planar(probe(clip), encode.codec)
     io_fps, lumas, first_rgb = decode_encode_fps(clip, fmt, encode, max_frames)
+    transcode = transcode_fps(clip, fmt, encode, len(lumas))
     reference = predictor.prepare_reference(first_rgb)
     stage = ChromaStage(predictor, fmt)
     alone, peak = in_thread(model_fps, stage, lumas, batch, reference)
@@ -196,12 +225,14 @@ def stream_row(predictor: Predictor, clip: Path, label: str, max_frames: int, en
         "dtype": dtype,
         "hints": predictor.hints,
         "decode_encode_fps": io_fps,
+        "transcode_fps": transcode,
         "network_fps": net,
         "model_fps": alone,
         "non_network_ms_per_frame": 1000 * max(0.0, 1 / alone - 1 / net),
         "end_to_end_fps": e2e,
         "end_to_end_vs_model": e2e / alone,
         "end_to_end_vs_decode_encode": e2e / io_fps,
+        "end_to_end_vs_transcode": e2e / transcode,
         "end_to_end_seconds": e2e_parts["seconds"],
         "end_to_end_threads_seconds": e2e_parts["threads_seconds"],
         "peak_gpu_memory_gb": peak,
