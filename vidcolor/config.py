@@ -78,9 +78,10 @@ class PropagationConfig:
     preset: OpenCV DIS optical-flow preset (ultrafast, fast, medium); finest_scale: the DIS pyramid level it stops
     at (0 = full working resolution; None = the preset's); patch_stride: DIS's patch stride (None = the preset's;
     the flow's cost falls with it): ultrafast down to scale 0 at stride 4-8 scored as medium's finest flows
-    on the dev set (propagated 32.80-32.83 vs 32.75-32.81 dB), stride 6 at 2.5 times less cost (18 vs 44 ms per
-    456x256 frame, one core); seed_trust: the mean trust a reference needs to be taken
-    as the frame before a shot's first (a colourised frame of the shot, not just any photo); anchor: in a shot started
+    on the dev set (propagated 32.80-32.83 vs 32.75-32.81 dB), stride 6 at a quarter of the cost of medium at its
+    stride 3 (16 vs 65 ms per 456x256 frame, one core; benchmarks/results/flow-ab-davis-cpu.json); seed_trust: the
+    mean trust a reference needs to be taken as the frame before a shot's first (a colourised frame of the shot, not
+    just any photo); anchor: in a shot started
     from its reference, take the reference's colours wherever a pixel followed back to it still matches it
     (motion.py), anchor_sigma (L / 100) and anchor_window (pixels) that match's tolerance and neighbourhood.
     Chosen on the DAVIS dev set, all frames (benchmarks/propagation_ab.py, benchmarks/anchor_ab.py).
