@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from vidcolor.color import rgb_to_l, rgb_to_lab  # noqa: E402
 from vidcolor.evaluate import metrics  # noqa: E402
 from vidcolor.evaluate.runner import _batches, _recombine, load_sequence  # noqa: E402
+from vidcolor.evaluate.runner import score as runner_score  # noqa: E402
 from vidcolor.models.correspond import upsample_cells  # noqa: E402
 from vidcolor.predictor import working_shape  # noqa: E402
 from vidcolor.preflight import predictor_factory  # noqa: E402
@@ -110,22 +111,13 @@ def propagate(c, fl, beta, sigma, gamma, mode, refiner=None, seed=False):
 
 
 def score(seq, ab):
+    """PSNR, CDC and colourfulness gap of working-size ``ab`` on the sequence's own L (the eval's figures)."""
     gt = torch.from_numpy(np.stack(seq.frames)).permute(0, 3, 1, 2).float() / 255
     frames = []
     for i in range(0, len(gt), 16):
         frames += _recombine(rgb_to_l(gt[i : i + 16]), ab[i : i + 16])
-    return {
-        "psnr": float(np.mean([metrics.psnr(f, g) for f, g in zip(frames, seq.frames, strict=True)])),
-        "cdc": metrics.cdc(frames),
-        "cfgap": float(
-            np.mean(
-                [
-                    abs(metrics.colorfulness(f) - metrics.colorfulness(g))
-                    for f, g in zip(frames, seq.frames, strict=True)
-                ]
-            )
-        ),
-    }
+    r = runner_score(seq, frames, None)
+    return {"psnr": r["psnr"], "cdc": r["cdc"], "cfgap": r["colorfulness_gap"]}
 
 
 def load_cached(seq):

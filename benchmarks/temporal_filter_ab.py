@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from vidcolor.color import rgb_to_l  # noqa: E402
 from vidcolor.evaluate import metrics  # noqa: E402
-from vidcolor.evaluate.runner import _batches, _recombine, load_sequence  # noqa: E402
+from vidcolor.evaluate.runner import _batches, _recombine, load_sequence, score  # noqa: E402
 from vidcolor.predictor import working_shape  # noqa: E402
 from vidcolor.preflight import predictor_factory  # noqa: E402
 
@@ -55,18 +55,8 @@ for path in sorted(glob.glob(str(ROOT.parent / "shared/data/eval/davis/*.mp4")))
         frames = []
         for i in range(0, len(out), 8):
             frames += _recombine(LF[i : i + 8], out[i : i + 8])
-        r = {
-            "psnr": float(np.mean([metrics.psnr(f, g) for f, g in zip(frames, seq.frames, strict=True)])),
-            "cdc": metrics.cdc(frames),
-            "cf_gap": float(
-                np.mean(
-                    [
-                        abs(metrics.colorfulness(f) - metrics.colorfulness(g))
-                        for f, g in zip(frames, seq.frames, strict=True)
-                    ]
-                )
-            ),
-        }
+        r = score(seq, frames, None)
+        r = {"psnr": r["psnr"], "cdc": r["cdc"], "cf_gap": r["colorfulness_gap"]}
         res.setdefault(f"{beta},{sigma}", {})[path.split("/")[-1]] = r
         print(path.split("/")[-1], beta, sigma, r, flush=True)
     gt_cdc = metrics.cdc(seq.frames)

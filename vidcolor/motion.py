@@ -18,6 +18,8 @@ Gray frames are uint8 (H, W) at the working size, 0..255 = L 0..100 (``gray_u8``
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -35,11 +37,18 @@ def gray_u8(l_plane: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(l_plane * 2.55), 0, 255).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """Each pixel's own position (h, w, 2) (x, y), float32; built once per working shape (read-only)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid = np.stack([gx, gy], axis=-1)
+    grid.flags.writeable = False
+    return grid
+
+
 def sample_grid(flow: np.ndarray) -> np.ndarray:
     """Flow (H, W, 2) in pixels -> absolute sample positions (H, W, 2) (x, y) in the other frame."""
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return np.stack([gx + flow[..., 0], gy + flow[..., 1]], axis=-1)
+    return _pixel_grid(*flow.shape[:2]) + flow
 
 
 def to_unit_grid(grid: np.ndarray) -> np.ndarray:
