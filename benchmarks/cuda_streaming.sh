@@ -2,7 +2,8 @@
 # Issue 12's CUDA checks in one go (run from the repository root on a CUDA machine):
 # the streaming figures at 1080p (x264 veryfast, batch 8 and 16; medium for the preset study) and 4K (ultrafast),
 # bf16, with --codec auto (NVENC where the card has it), then the whole test suite on the CUDA machine.
-# (`quick`: those two, then the whole suite). JSON and logs under $OUT on a lent device (else benchmarks/results/).
+# (`quick`: those two, then the whole suite), after an A/B of the model stage's planning (plan_ahead_ab.py).
+# JSON and logs under $OUT on a lent device (else benchmarks/results/).
 # Prepare once here with `bash benchmarks/device_setup.sh fetch`; the device call carries .whl:
 #   run(command="bash benchmarks/cuda_streaming.sh", carry=[".whl"])
 set -uo pipefail
@@ -11,6 +12,9 @@ set +e
 results="${OUT:-benchmarks/results}"  # on a lent device only what is under $OUT comes back
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee "$results"/cuda-log.txt
+# the model stage alone at 1080p: the propagation planned in line or 1-2 batches ahead, 4 or 8 flow threads
+python benchmarks/plan_ahead_ab.py --size 1920x1080 --frames 240 --batch 8,16 --json "$results"/plan-ahead-ab-cuda.json \
+  2>&1 | tee -a "$results"/cuda-log.txt
 bench() { python -m vidcolor bench --sizes "" --stream-dtypes bf16 "$@" 2>&1 | tee -a "$results"/cuda-log.txt; }
 bench --stream-sizes 1920x1080 --stream-batch 8 --preset veryfast --clip-frames 480 \
   --json "$results"/bench-cuda-1080p-veryfast.json

@@ -34,6 +34,17 @@ def random_weights(monkeypatch, tmp_path):
     monkeypatch.setenv("VIDCOLOR_WEIGHTS", str(empty))
 
 
+def tiny_predictor(device: str = "cpu", **_kw):
+    """A random-init predictor at working size 64 (unit tests: the same nets for every call)."""
+    from vidcolor.config import ColorizerConfig, TransferConfig
+    from vidcolor.models import ColorizerNet, TransferNet
+    from vidcolor.predictor import Predictor
+
+    torch.manual_seed(0)
+    nets = TransferNet(TransferConfig(decoder_width=0.25)), ColorizerNet(ColorizerConfig(width=8))
+    return Predictor(*nets, device=device, size=64)
+
+
 def colour_image(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
     """A smooth colourful test picture (H, W, 3) uint8."""
     rng = np.random.default_rng(seed)

@@ -6,16 +6,12 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
 from media import audio_payloads, frame_times, frames_rgb
 from PIL import Image
 from test_shots import scene
 
-from vidcolor.config import ColorizerConfig, TransferConfig
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.pipeline import RunOptions
-from vidcolor.predictor import Predictor
 
 SHOTS = (10, 12, 10)  # frames per shot: cuts at 10 and 22
 FAST = EncodeSettings("libx264", 18, "ultrafast")
@@ -51,13 +47,6 @@ def make_refs(folder: Path) -> Path:
     for k, name in enumerate(("sky", "checks", "rings")):
         Image.fromarray(scene(k, 3)).save(folder / f"{name}.png")
     return folder
-
-
-def tiny_predictor(**_kw) -> Predictor:
-    torch.manual_seed(0)
-    return Predictor(
-        TransferNet(TransferConfig(decoder_width=0.25)), ColorizerNet(ColorizerConfig(width=8)), device="cpu", size=64
-    )
 
 
 def options(**kw) -> RunOptions:

@@ -7,11 +7,10 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import colour_image
+from conftest import colour_image, tiny_predictor
 from media import luma_planes, make_planar_video
 from PIL import Image
 
-from vidcolor.config import ColorizerConfig, TransferConfig
 from vidcolor.io.encode import EncodeSettings, encoder_opens, resolve_codec
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import (
@@ -23,18 +22,10 @@ from vidcolor.io.yuv import (
     planar_to_rgb,
     rgb_to_planar,
 )
-from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.pipeline import RunOptions
-from vidcolor.predictor import Predictor
 from vidcolor.video import run_video
 
 LOSSLESS = EncodeSettings("libx264", 0, "ultrafast")
-
-
-def tiny_predictor(device="cpu", **_kw) -> Predictor:
-    torch.manual_seed(0)
-    nets = TransferNet(TransferConfig(decoder_width=0.25)), ColorizerNet(ColorizerConfig(width=8))
-    return Predictor(*nets, device=device, size=64)
 
 
 @pytest.fixture

@@ -6,28 +6,19 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import colour_image
+from conftest import colour_image, tiny_predictor
 from media import add_subtitles, audio_payloads, frame_times, frames_rgb, make_video, rotation, subtitle_payloads
 from PIL import Image
 
 from vidcolor.cli import cli
 from vidcolor.color import rgb_to_l
-from vidcolor.config import ColorizerConfig, TransferConfig
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.pipeline import RunOptions, work_dir_for
 from vidcolor.predictor import Predictor
 from vidcolor.video import run_video
 
 FAST = EncodeSettings("libx264", 18, "ultrafast")
-
-
-def tiny_predictor(**_kw) -> Predictor:
-    torch.manual_seed(0)
-    return Predictor(
-        TransferNet(TransferConfig(decoder_width=0.25)), ColorizerNet(ColorizerConfig(width=8)), device="cpu", size=64
-    )
 
 
 @pytest.fixture

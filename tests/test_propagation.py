@@ -98,28 +98,43 @@ def test_bad_preset_is_refused():
         Motion(PropagationConfig(preset="slowest"))
 
 
-def test_model_stage_restarts_at_each_cut_and_chunk_start():
-    """The restart grid is the encoder's chunk grid: first frame, each cut, every chunk_frames frames."""
+@pytest.mark.parametrize("lookahead", [0, 1, 2])
+def test_model_stage_restarts_at_each_cut_and_chunk_start(lookahead):
+    """The restart grid is the encoder's chunk grid: first frame, each cut, every chunk_frames frames; batches are
+    planned in order, each once, and submitted with their own plan, however far planning runs ahead."""
     stage = ModelStage.__new__(ModelStage)
     stage.batch, stage.chunk_frames = 3, 4
-    seen = []
+    seen, submitted, out = [], [], []
 
-    def submit(luma, restarts, ref, seed):
-        seen.extend(restarts)
+    class Chroma:
+        ahead = 0
+
+        def plan(self, luma, ref, restarts):
+            seen.extend(restarts)
+            return len(seen)
 
         class Done:
-            def result(self):
-                return [None] * len(luma)
+            def __init__(self, n):
+                self.n = n
 
-        return Done()
+            def result(self):
+                return [None] * self.n
+
+    stage.chroma = Chroma()
+    stage.chroma.lookahead = lookahead
+
+    def submit(luma, ref, seed, plan):
+        submitted.append(plan)
+        assert len(seen) - plan <= lookahead * 3  # planned at most ``lookahead`` batches ahead
+        return Chroma.Done(len(luma))
 
     stage._submit = submit
     stage.reference = lambda shot, gray, start: (None, shot)
-    stage.chroma = type("C", (), {"ahead": 0})()
     shots = [0] * 6 + [1] * 9
     frames = [(i, i, np.zeros((2, 2), np.uint8), s, None) for i, s in enumerate(shots)]
-    assert stage.run(iter(frames), lambda item: True)
+    assert stage.run(iter(frames), lambda item: out.append(item[0]) or True)
     assert [i for i, r in enumerate(seen) if r] == [0, 4, 6, 10, 14]
+    assert submitted == sorted(set(submitted)) and submitted[-1] == 15 and out == list(range(15))
 
 
 def test_flow_threads_give_the_same_colours():

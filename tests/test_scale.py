@@ -9,7 +9,8 @@ import threading
 import pytest
 import torch
 import yaml
-from scale_media import SHOTS, assert_same_film, make_film, make_refs, options, tiny_predictor
+from conftest import tiny_predictor
+from scale_media import SHOTS, assert_same_film, make_film, make_refs, options
 from zoo import make_packed_avi
 
 from vidcolor.decode_stage import DecodeStage, FrameRange

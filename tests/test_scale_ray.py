@@ -8,8 +8,9 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from conftest import tiny_predictor
 from media import audio_payloads, frame_times
-from scale_media import SHOTS, assert_same_film, make_film, make_refs, options, tiny_predictor
+from scale_media import SHOTS, assert_same_film, make_film, make_refs, options
 
 from vidcolor.cli import cli
 from vidcolor.scale.batch import run_sharded

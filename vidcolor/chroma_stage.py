@@ -1,20 +1,22 @@
 """The model stage of `vidcolor run`: a batch of luma planes in, their chroma planes out.
 
 Per batch: luma codes -> (device) L of each code by table lookup -> the predictor's ab at working size -> the
-shot's propagation (propagation.py; its optical flow runs here on the host, from the luma planes scaled to the
-working size, before anything waits for the device) -> ab at chroma resolution ->
+shot's propagation (propagation.py) -> ab at chroma resolution ->
 Cb/Cr codes from L + ab with the output's matrix and range, chroma limited to the gamut in closed form
 (vidcolor/chroma.py). Only the chroma crosses back to the host: for 4:2:0 half the bytes of the luma that came in.
 
 On CUDA the transfers overlap the work: luma goes up from pinned host buffers (a small ring, each slot reused only
 after its copy has finished), chroma comes down on a side stream into pinned buffers, and ``submit`` returns before
-the batch is done, so the caller can queue the next batch first (``ahead`` batches in flight). On the CPU
-``submit`` computes at once and nothing is pinned.
+the batch is done, so the caller can queue the next batch first (``ahead`` batches in flight). The propagation's host
+half (the luma planes scaled to gray at the working size, the optical flow, the followed positions: ``plan``) runs
+in a thread of its own, ``lookahead`` batches ahead of the device work, so the model thread only launches kernels
+and copies. On the CPU ``submit`` computes at once, the plan is made in line and nothing is pinned.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -25,7 +27,7 @@ from vidcolor.chroma import YCbCr, chroma_planes, luma_l_table
 from vidcolor.io.yuv import PlanarFormat
 from vidcolor.motion import gray_u8
 from vidcolor.predictor import Predictor, Reference, working_shape
-from vidcolor.propagation import Propagation
+from vidcolor.propagation import Plan, Propagation
 
 RING_DEPTH = 4  # pinned buffers per shape: more than the batches in flight plus the one being filled
 
@@ -78,9 +80,18 @@ def _signed(luma: np.ndarray) -> np.ndarray:
 
 
 class ChromaStage:
-    def __init__(self, predictor: Predictor, fmt: PlanarFormat, propagate: bool = True) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        fmt: PlanarFormat,
+        propagate: bool = True,
+        lookahead: int | None = None,
+        flow_threads: int | None = None,
+    ) -> None:
         """``propagate``: carry colours along the motion from batch to batch (frames must come in display order;
-        ``submit``'s ``restarts`` say where a shot or a chunk starts)."""
+        ``restarts`` say where a shot or a chunk starts). ``lookahead``: batches whose plan may be made ahead, in
+        a thread; ``flow_threads``: the plan's threads (defaults: on CUDA 1 batch ahead and half the host's cores,
+        4..8; on the CPU, where the networks have the cores, in line and one)."""
         self.predictor, self.fmt = predictor, fmt
         self.spec = YCbCr.for_colorspace(fmt.colorspace, fmt.bits, fmt.full_range, fmt.subsampling)
         table = luma_l_table(self.spec)  # luma code -> L
@@ -88,9 +99,14 @@ class ChromaStage:
         self.gray_table = gray_u8(table.numpy()) if propagate else None  # luma code -> gray for the flow
         self.cuda = predictor.device.type == "cuda"
         # on CUDA the optical flow is the host's largest share of the model stage: half the host's cores (4..8)
-        flow_threads = min(8, max(4, (os.cpu_count() or 1) // 2)) if self.cuda else 1
-        self.propagation = Propagation(threads=flow_threads) if propagate else None
+        if flow_threads is None:
+            flow_threads = min(8, max(4, (os.cpu_count() or 1) // 2)) if self.cuda else 1
+        self.propagation = Propagation(threads=flow_threads, pin=self.cuda) if propagate else None
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
+        self.lookahead = (1 if self.cuda else 0) if lookahead is None else lookahead
+        self._planner = None
+        if self.lookahead and propagate:
+            self._planner = ThreadPoolExecutor(1, thread_name_prefix="vidcolor-plan")
         if self.cuda:
             self.inputs, self.outputs = _PinnedRing(), _PinnedRing()
             self.side = torch.cuda.Stream(predictor.device)
@@ -99,27 +115,46 @@ class ChromaStage:
             torch.set_num_threads(1)
 
     def __call__(
-        self, luma: np.ndarray, reference: Reference | None, hint_seed: int = 0, restarts: list[bool] | None = None
+        self,
+        luma: np.ndarray | list[np.ndarray],
+        reference: Reference | None,
+        hint_seed: int = 0,
+        restarts: list[bool] | None = None,
+        plan: Plan | Future | None = None,
     ) -> np.ndarray:
         """(N, H, W) luma codes -> (N, 2, h, w) chroma codes of the same dtype (``fmt.chroma_shape``)."""
-        return self.submit(luma, reference, hint_seed, restarts).result()
+        return self.submit(luma, reference, hint_seed, restarts, plan).result()
 
-    def grays(self, luma: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
-        """Luma planes -> gray uint8 (h, w) at the working size, on the host (the propagation's optical flow)."""
+    def gray(self, plane: np.ndarray) -> np.ndarray:
+        """A luma plane -> gray uint8 (h, w) at the working size (the propagation's optical flow)."""
         hs, ws = working_shape(self.fmt.height, self.fmt.width, self.predictor.size)
-        return [self.gray_table[cv2.resize(plane, (ws, hs), interpolation=cv2.INTER_AREA)] for plane in luma]
+        return self.gray_table[cv2.resize(plane, (ws, hs), interpolation=cv2.INTER_AREA)]
+
+    def plan(
+        self, luma: np.ndarray | list[np.ndarray], reference: Reference | None, restarts: list[bool] | None = None
+    ) -> Plan | Future | None:
+        """The propagation's host half of a batch (frames in display order, every batch planned once, in turn):
+        a Future of its ``Plan`` when planning runs ahead, else the Plan; None without the propagation."""
+        if self.propagation is None:
+            return None
+        seeds = tuple(reference.seeds) if reference is not None else ()
+        if self._planner is None:
+            return self._plan(luma, seeds, restarts)
+        return self._planner.submit(self._plan, list(luma), seeds, restarts)
+
+    def _plan(self, luma, seeds, restarts) -> Plan:
+        return self.propagation.plan(self.propagation.map(self.gray, luma), seeds, restarts)
 
     @torch.no_grad()
-    def compute(self, luma: torch.Tensor, reference: Reference | None, hint_seed: int = 0, grays=None, restarts=None):
-        """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) int16 chroma codes on the device. ``grays``
-        (``grays()``) and ``restarts``: for the propagation."""
+    def compute(self, luma: torch.Tensor, reference: Reference | None, hint_seed: int = 0, plan: Plan | None = None):
+        """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) int16 chroma codes on the device. ``plan``: the
+        propagation's host half for these frames (``plan()``)."""
         l_full = self.l_table[luma.long()]
         temporal = None
-        if self.propagation is not None and grays is not None:
-            seeds = reference.seeds if reference is not None else ()
+        if plan is not None:
 
             def temporal(ab):
-                return self.propagation(ab, grays, seeds, restarts)
+                return self.propagation.apply(ab, plan)
 
         ab = self.predictor.predict_ab(l_full, reference, hint_seed, size=self.fmt.chroma_shape, temporal=temporal)
         return chroma_planes(luma, ab, self.spec).to(torch.int16 if self.fmt.bits > 8 else torch.uint8)
@@ -130,15 +165,29 @@ class ChromaStage:
         reference: Reference | None,
         hint_seed: int = 0,
         restarts: list[bool] | None = None,
+        plan: Plan | Future | None = None,
     ) -> Pending:
-        """(N, H, W) luma codes, or a list of N (H, W) planes (on CUDA each is copied once, into a pinned buffer)."""
+        """(N, H, W) luma codes, or a list of N (H, W) planes (on CUDA each is copied once, into a pinned buffer).
+        ``plan``: made by ``plan()`` for these frames; made here from ``restarts`` when not given. A failure (out
+        of GPU memory) leaves the propagation's state as it was, so the batch can be submitted again in parts."""
         shape = (len(luma), *luma[0].shape) if len(luma) else (0,)
         if len(shape) != 3 or shape[1:] != (self.fmt.height, self.fmt.width):
             raise ValueError(f"luma of shape {shape} for a {self.fmt.width}x{self.fmt.height} video")
-        grays = self.grays(luma) if self.propagation is not None else None
+        if plan is None:
+            plan = self._plan(luma, tuple(reference.seeds) if reference else (), restarts) if self.propagation else None
+        plan = plan.result() if isinstance(plan, Future) else plan
+        last = self.propagation.ab if self.propagation is not None else None
+        try:
+            return self._submit(luma, shape, reference, hint_seed, plan)
+        except Exception:
+            if self.propagation is not None:
+                self.propagation.ab = last
+            raise
+
+    def _submit(self, luma, shape: tuple, reference: Reference | None, hint_seed: int, plan: Plan | None) -> Pending:
         if not self.cuda:
             host = torch.from_numpy(_signed(np.stack(luma) if isinstance(luma, list) else luma))
-            return Pending(self.compute(host[:, None], reference, hint_seed, grays, restarts))
+            return Pending(self.compute(host[:, None], reference, hint_seed, plan))
         slot = self.inputs.take(shape, torch.int16 if luma[0].dtype == np.uint16 else torch.uint8)
         pinned = slot[0].numpy()
         for i, plane in enumerate(luma):
@@ -147,7 +196,7 @@ class ChromaStage:
         uploaded = torch.cuda.Event()
         uploaded.record()
         self.inputs.done(slot, uploaded)
-        codes = self.compute(device_luma[:, None], reference, hint_seed, grays, restarts)
+        codes = self.compute(device_luma[:, None], reference, hint_seed, plan)
         computed = torch.cuda.Event()
         computed.record()
         out = self.outputs.take(codes.shape, codes.dtype)

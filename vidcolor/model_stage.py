@@ -2,16 +2,18 @@
 
 Frames are batched within a shot (a batch never mixes references); each shot's reference is prepared once per set
 of files (a file used by ten shots is read once) or, for a folder of unindexed references, chosen by matching the
-shot's first frame. The batches go through the chroma stage (chroma_stage.py); on CUDA the next batch is submitted
-before the previous one is waited for, so upload, compute and download overlap. The propagation restarts where the
-encoder starts a chunk (every ``chunk_frames`` frames and at each cut, counted from the first frame this run
-colours): a resumed or sharded run starts on that grid, so it colours each frame as one uninterrupted run does.
+shot's first frame. The batches go through the chroma stage (chroma_stage.py); on CUDA each batch's plan (the
+propagation's host half) is started as soon as its frames are in, the batch before it is then submitted, and only
+then is the batch before that waited for: planning, upload, compute and download overlap. The propagation restarts
+where the encoder starts a chunk (every ``chunk_frames`` frames and at each cut, counted from the first frame this
+run colours): a resumed or sharded run starts on that grid, so it colours each frame as one uninterrupted run does.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -71,20 +73,23 @@ class ModelStage:
             self._references[paths] = Reference.combine(prepared)
         return self._references[paths], shot
 
-    def _submit(self, luma: list[np.ndarray], restarts: list[bool], ref: Reference | None, seed: int):
-        """One batch to the chroma stage (in flight on CUDA); out of GPU memory -> smaller batches from then on."""
+    def _submit(self, luma: list[np.ndarray], ref: Reference | None, seed: int, plan):
+        """One planned batch to the chroma stage (in flight on CUDA); out of GPU memory -> smaller batches from then
+        on, each with its part of the plan."""
         if len(luma) <= self.batches.size:
             try:
-                return self.chroma.submit(luma, ref, seed, restarts)
+                return self.chroma.submit(luma, ref, seed, plan=plan)
             except Exception as exc:
                 if not is_out_of_memory(exc) or len(luma) == 1:
                     raise
                 self.batches.shrink(len(luma))
+        plan = plan.result() if isinstance(plan, Future) else plan
 
         def part_fn(part):
-            return self.chroma([p[0] for p in part], ref, seed, [p[1] for p in part])
+            whole = plan.part(part[0], part[-1] + 1) if plan is not None else None
+            return self.chroma([luma[i] for i in part], ref, seed, plan=whole)
 
-        return _Ready(self.batches.run(part_fn, list(zip(luma, restarts, strict=True))))
+        return _Ready(self.batches.run(part_fn, list(range(len(luma)))))
 
     def run(self, frames: Iterable[tuple], put: Callable[[tuple], bool]) -> bool:
         """``frames``: (index, pts, luma, shot, first gray of the shot) until the decoder ends; ``put`` hands
@@ -92,11 +97,20 @@ class ModelStage:
         on."""
         pending: list[tuple] = []
         current: dict[int, tuple[Reference | None, int]] = {}
-        in_flight: deque = deque()
+        planned: deque = deque()  # (plan, luma, reference, hint seed, frames): planning, not yet submitted
+        in_flight: deque = deque()  # (submitted batch, frames)
         since, last_shot = 0, None  # frames since the current chunk started, and its shot
 
         def emit(batch, group) -> bool:
             return all(put((*item[:3], c, item[3])) for item, c in zip(group, batch.result(), strict=True))
+
+        def submit() -> bool:
+            plan, luma, ref, seed, group = planned.popleft()
+            in_flight.append((self._submit(luma, ref, seed, plan), group))
+            while len(in_flight) > self.chroma.ahead:
+                if not emit(*in_flight.popleft()):
+                    return False
+            return True
 
         def flush() -> bool:
             while pending:
@@ -110,9 +124,9 @@ class ModelStage:
                     current[shot] = self.reference(shot, group[0][4], group[0][0])
                 ref, seed = current[shot]
                 luma, restarts = [item[2] for item in group], [item[5] for item in group]
-                in_flight.append((self._submit(luma, restarts, ref, seed), group))
-                while len(in_flight) > self.chroma.ahead:
-                    if not emit(*in_flight.popleft()):
+                planned.append((self.chroma.plan(luma, ref, restarts), luma, ref, seed, group))
+                while len(planned) > self.chroma.lookahead:
+                    if not submit():
                         return False
             return True
 
@@ -122,4 +136,6 @@ class ModelStage:
             pending.append((*item[:5], restart))
             if len(pending) >= self.batch and not flush():
                 return False
-        return flush() and all(emit(*in_flight.popleft()) for _ in range(len(in_flight)))
+        if not flush() or not all(submit() for _ in range(len(planned))):
+            return False
+        return all(emit(*in_flight.popleft()) for _ in range(len(in_flight)))

@@ -5,9 +5,10 @@
 - transcode alone: the clip decoded and re-encoded with its own chroma, same settings (x264 spends more on real
   chroma than on neutral planes, so this is the baseline with the encoder's real work);
 - network alone: the predictor's chain at the clip's working shape on L already there (no per-frame I/O);
-- model stage alone: the run's model stage (chroma_stage.py) on the decoded luma planes: upload, L lookup, the
-  chain, chroma from L + ab at chroma resolution, download. Its difference to the network alone is the per-frame
-  cost outside the networks;
+- model stage alone: the run's model stage (model_stage.py, as `run` drives it) on the decoded luma planes, one
+  shot from the clip's first frame's reference: the propagation's plan (gray, optical flow), upload, L lookup, the
+  chain, the propagation, chroma from L + ab at chroma resolution, download. Its difference to the network alone
+  is the per-frame cost outside the networks;
 - end to end: the whole `run` (decode, model, encode, mux) on the same frames, including start-up.
 The model stage and the networks are timed in a thread of their own, as `run` drives them.
 CUDA figures are synchronised; peak GPU memory is read over the model stage.
@@ -26,11 +27,13 @@ import numpy as np
 import torch
 from av.video.frame import PictureType
 
-from vidcolor.chroma_stage import ChromaStage
 from vidcolor.io.encode import EncodeSettings, resolve_codec
+from vidcolor.io.image import write_image
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import PlanarFormat, frame_luma, plan_planar, planar_frame
+from vidcolor.model_stage import ModelStage
 from vidcolor.predictor import Predictor, working_shape
+from vidcolor.refs import ReferencePlan, Segment
 
 
 def _sync(device: torch.device) -> None:
@@ -121,21 +124,21 @@ def network_fps(predictor: Predictor, fmt: PlanarFormat, batch: int, reference, 
     return batch * repeats / (time.perf_counter() - t0)
 
 
-def model_fps(stage: ChromaStage, lumas: list[np.ndarray], batch: int, reference) -> tuple[float, float | None]:
-    """(frames per second of the model stage as `run` drives it, peak GPU memory in GB or None)."""
+def model_fps(stage: ModelStage, lumas: list[np.ndarray]) -> tuple[float, float | None]:
+    """(frames per second of the model stage's ``run`` over the luma planes as one shot, peak GPU memory in GB or
+    None). The shot's reference is prepared before the clock starts."""
     device = stage.predictor.device
-    stage(np.stack(lumas[:batch]), reference)  # warm-up
+    stage.reference(0, None, 0)
+
+    def frames(planes):
+        return ((i, i, luma, 0, None) for i, luma in enumerate(planes))
+
+    stage.run(frames(lumas[: 2 * stage.batch]), lambda item: True)  # warm-up (the next run restarts the shot)
     _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
-    in_flight = []
-    for start in range(0, len(lumas), batch):
-        in_flight.append(stage.submit(np.stack(lumas[start : start + batch]), reference))
-        while len(in_flight) > stage.ahead:
-            in_flight.pop(0).result()
-    for pending in in_flight:
-        pending.result()
+    stage.run(frames(lumas), lambda item: True)
     _sync(device)
     seconds = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None
@@ -146,7 +149,6 @@ def end_to_end_fps(predictor: Predictor, source: Path, frames: int, reference_rg
     """(frames per second of the whole `vidcolor run` path (decode, model, encode, audio mux) on ``source``,
     limited to ``frames`` frames when the clip is longer (same work, same reference), {"seconds": all of it,
     "threads_seconds": the three threads alone, without reference preparation and the final mux})."""
-    from vidcolor.io.image import write_image
     from vidcolor.pipeline import RunOptions, VideoJob
     from vidcolor.refs import plan_references
 
@@ -208,8 +210,10 @@ def stream_row(predictor: Predictor, clip: Path, label: str, max_frames: int, en
     io_fps, lumas, first_rgb = decode_encode_fps(clip, fmt, encode, max_frames)
     transcode = transcode_fps(clip, fmt, encode, len(lumas))
     reference = predictor.prepare_reference(first_rgb)
-    stage = ChromaStage(predictor, fmt)
-    alone, peak = in_thread(model_fps, stage, lumas, batch, reference)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_image(Path(tmp) / "ref.png", first_rgb)
+        plan = ReferencePlan((Segment(0, (Path(tmp) / "ref.png",), 0),), "the clip's first frame")
+        alone, peak = in_thread(model_fps, ModelStage(predictor, plan, fmt, batch), lumas)
     net = in_thread(network_fps, predictor, fmt, batch, reference)
     with tempfile.TemporaryDirectory() as tmp:
         e2e, e2e_parts = end_to_end_fps(predictor, clip, len(lumas), first_rgb, Path(tmp), encode, batch)

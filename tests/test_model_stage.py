@@ -1,0 +1,65 @@
+"""The model stage: planning the propagation ahead in a thread (as on CUDA) colours every frame as planning in line
+does, and a batch split after running out of GPU memory colours it as the whole batch would have."""
+
+import av
+import numpy as np
+import pytest
+from conftest import tiny_predictor
+from media import make_planar_video
+
+from vidcolor.chroma_stage import ChromaStage
+from vidcolor.io.media import probe
+from vidcolor.io.yuv import frame_luma, plan_planar
+from vidcolor.model_stage import ModelStage
+from vidcolor.refs import ReferencePlan, Segment
+
+SHOTS = [0] * 7 + [1] * 6  # a cut at frame 7; chunks of 4 frames restart the propagation too
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    src = make_planar_video(tmp_path_factory.mktemp("stage") / "in.mp4", len(SHOTS), 96, 64, "yuv420p")
+    fmt = plan_planar(probe(src), "libx264")
+    with av.open(str(src)) as c:
+        return fmt, [frame_luma(f, fmt) for f in c.decode(video=0)]
+
+
+def _colour(clip, lookahead: int, threads: int = 1, squeeze: bool = False) -> list[np.ndarray]:
+    """Every frame's chroma through ModelStage.run (batches of 3, chunks of 4). ``squeeze``: the second batch
+    (frames 3-5: frame 3 carries frame 2's colours) runs out of memory part-way, and batches of 1 go on."""
+    fmt, lumas = clip
+    plan = ReferencePlan((Segment(0, (), 0), Segment(7, (), 1)), "two shots, automatic")
+    warnings = []
+    stage = ModelStage(tiny_predictor(), plan, fmt, batch=3, warn=warnings.append, chunk_frames=4)
+    stage.chroma = ChromaStage(stage.predictor, fmt, lookahead=lookahead, flow_threads=threads)
+    if squeeze:
+        submit, calls = stage.chroma._submit, []
+
+        def tight(luma, *args):
+            calls.append(len(luma))
+            if len(calls) == 2:
+                stage.chroma.propagation.ab = None  # failed part-way: the stage must put its state back
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return submit(luma, *args)
+
+        stage.chroma._submit = tight
+    frames = ((i, i, luma, shot, None) for i, (luma, shot) in enumerate(zip(lumas, SHOTS, strict=True)))
+    out = []
+    assert stage.run(frames, lambda item: out.append(item) or True)
+    assert [item[0] for item in out] == list(range(len(SHOTS)))
+    assert len(warnings) == squeeze and stage.batches.size == (1 if squeeze else 3)
+    return [item[3] for item in out]
+
+
+def test_planning_ahead_in_threads_gives_the_same_colours(clip):
+    inline = _colour(clip, lookahead=0)
+    assert inline[0].shape == (2, 32, 48)
+    for lookahead, threads in [(1, 1), (2, 3)]:
+        ahead = _colour(clip, lookahead, threads)
+        assert all(np.array_equal(a, b) for a, b in zip(inline, ahead, strict=True)), (lookahead, threads)
+
+
+def test_a_batch_split_for_memory_keeps_its_plan_and_colours(clip):
+    whole = _colour(clip, lookahead=1)
+    split = _colour(clip, lookahead=1, squeeze=True)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, split, strict=True))
