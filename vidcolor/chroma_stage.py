@@ -173,8 +173,7 @@ class ChromaStage:
         shape = (len(luma), *luma[0].shape) if len(luma) else (0,)
         if len(shape) != 3 or shape[1:] != (self.fmt.height, self.fmt.width):
             raise ValueError(f"luma of shape {shape} for a {self.fmt.width}x{self.fmt.height} video")
-        if plan is None:
-            plan = self._plan(luma, tuple(reference.seeds) if reference else (), restarts) if self.propagation else None
+        plan = self.plan(luma, reference, restarts) if plan is None else plan
         plan = plan.result() if isinstance(plan, Future) else plan
         last = self.propagation.ab if self.propagation is not None else None
         try:
