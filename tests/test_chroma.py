@@ -112,6 +112,17 @@ def test_chroma_follows_the_colour_of_in_gamut_pixels():
     assert cosine[strong].mean() > 0.95
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
+def test_luma_blocks_match_a_per_block_reduction(dtype):
+    y = torch.randint(0, 256 if dtype == torch.uint8 else 1024, (2, 1, 7, 9), dtype=dtype)
+    total, low, high = luma_blocks(y, 2)
+    padded = torch.nn.functional.pad(y.float(), (0, 1, 0, 1), mode="replicate")
+    blocks = padded.unfold(2, 2, 2).unfold(3, 2, 2).reshape(2, 1, 4, 5, 4)
+    assert total.dtype == torch.int32 and low.dtype == high.dtype == dtype
+    assert torch.equal(total.float(), blocks.sum(-1)) and torch.equal(low.float(), blocks.amin(-1))
+    assert torch.equal(high.float(), blocks.amax(-1))
+
+
 def test_luma_blocks_and_l_table():
     y = torch.arange(15, dtype=torch.float32).view(1, 1, 3, 5)
     total, low, high = luma_blocks(y, 2)

@@ -119,10 +119,14 @@ def luma_blocks(y: torch.Tensor, subsampling: int) -> tuple[torch.Tensor, torch.
     pad_h, pad_w = (-y.shape[-2]) % s, (-y.shape[-1]) % s
     if pad_h or pad_w:
         y = F.pad(y.float(), (0, pad_w, 0, pad_h), mode="replicate").to(y.dtype)
-    n, c, h, w = y.shape
-    blocks = y.reshape(n, c, h // s, s, w // s, s).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // s, w // s, s * s)
-    low, high = blocks.aminmax(dim=-1)
-    return blocks.sum(dim=-1, dtype=torch.int32 if not y.is_floating_point() else y.dtype), low, high
+    # the block's s * s pixels as strided views, combined pairwise (a reduction over a permuted last axis of 4
+    # copied the frame first: 6 times slower on the CPU)
+    views = [y[..., i::s, j::s] for i in range(s) for j in range(s)]
+    low = high = views[0]
+    total = views[0].to(y.dtype if y.is_floating_point() else torch.int32)
+    for v in views[1:]:
+        low, high, total = torch.minimum(low, v), torch.maximum(high, v), total + v
+    return total, low, high
 
 
 @functools.lru_cache(maxsize=16)
