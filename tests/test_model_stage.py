@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import tiny_predictor
 from media import make_planar_video
+from PIL import Image
 
 from vidcolor.chroma_stage import ChromaStage
 from vidcolor.io.media import probe
@@ -18,20 +19,31 @@ SHOTS = [0] * 7 + [1] * 6  # a cut at frame 7; chunks of 4 frames restart the pr
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    src = make_planar_video(tmp_path_factory.mktemp("stage") / "in.mp4", len(SHOTS), 96, 64, "yuv420p")
+    """The clip's format, luma planes, and its first frame in colour as shot 0's reference (a view of that frame:
+    the shot starts from it and is anchored to it)."""
+    folder = tmp_path_factory.mktemp("stage")
+    src = make_planar_video(folder / "in.mp4", len(SHOTS), 96, 64, "yuv420p")
     fmt = plan_planar(probe(src), "libx264")
     with av.open(str(src)) as c:
-        return fmt, [frame_luma(f, fmt) for f in c.decode(video=0)]
+        frames = list(c.decode(video=0))
+    Image.fromarray(frames[0].to_ndarray(format="rgb24")).save(folder / "ref.png")
+    return fmt, [frame_luma(f, fmt) for f in frames], folder / "ref.png"
 
 
 def _colour(clip, lookahead: int, threads: int = 1, squeeze: bool = False) -> list[np.ndarray]:
-    """Every frame's chroma through ModelStage.run (batches of 3, chunks of 4). ``squeeze``: the second batch
-    (frames 3-5: frame 3 carries frame 2's colours) runs out of memory part-way, and batches of 1 go on."""
-    fmt, lumas = clip
-    plan = ReferencePlan((Segment(0, (), 0), Segment(7, (), 1)), "two shots, automatic")
-    warnings = []
+    """Every frame's chroma through ModelStage.run (batches of 3, chunks of 4). Shot 0 starts from its reference
+    and is anchored to it until the chunk restart at frame 4 (whose start finds no seed), so the batch of frames 3-5
+    mixes an anchored frame and unanchored ones; shot 1 is automatic. ``squeeze``: that batch runs out of memory
+    part-way, and batches of 1 go on."""
+    fmt, lumas, ref = clip
+    plan = ReferencePlan((Segment(0, (ref,), 0), Segment(7, (), 1)), "a keyframe for shot 0, then automatic")
+    warnings, plans = [], []
     stage = ModelStage(tiny_predictor(), plan, fmt, batch=3, warn=warnings.append, chunk_frames=4)
     stage.chroma = ChromaStage(stage.predictor, fmt, lookahead=lookahead, flow_threads=threads)
+    propagation = stage.chroma.propagation
+    start, make_plan = propagation._start, propagation.plan
+    propagation._start = lambda gray, seeds: start(gray, seeds) if propagation.seeded == 0 else None
+    propagation.plan = lambda *args: plans.append(make_plan(*args)) or plans[-1]
     if squeeze:
         submit, calls = stage.chroma._submit, []
 
@@ -48,6 +60,7 @@ def _colour(clip, lookahead: int, threads: int = 1, squeeze: bool = False) -> li
     assert stage.run(frames, lambda item: out.append(item) or True)
     assert [item[0] for item in out] == list(range(len(SHOTS)))
     assert len(warnings) == squeeze and stage.batches.size == (1 if squeeze else 3)
+    assert propagation.seeded == 1 and [a is not None for a in plans[1].anchored] == [True, False, False]
     return [item[3] for item in out]
 
 
@@ -63,3 +76,9 @@ def test_a_batch_split_for_memory_keeps_its_plan_and_colours(clip):
     whole = _colour(clip, lookahead=1)
     split = _colour(clip, lookahead=1, squeeze=True)
     assert all(np.array_equal(a, b) for a, b in zip(whole, split, strict=True))
+
+
+def test_without_the_propagation_nothing_is_planned_and_no_batch_waits(clip):
+    fmt = clip[0]
+    stage = ChromaStage(tiny_predictor(), fmt, propagate=False, lookahead=1)
+    assert stage.lookahead == 0 and stage.plan([clip[1][0]], None) is None

@@ -104,6 +104,7 @@ class ChromaStage:
         self.propagation = Propagation(threads=flow_threads, pin=self.cuda) if propagate else None
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
         self.lookahead = (1 if self.cuda else 0) if lookahead is None else lookahead
+        self.lookahead = self.lookahead if propagate else 0  # nothing to plan: no batch waits for the next
         self._planner = None
         if self.lookahead and propagate:
             self._planner = ThreadPoolExecutor(1, thread_name_prefix="vidcolor-plan")
@@ -169,7 +170,8 @@ class ChromaStage:
     ) -> Pending:
         """(N, H, W) luma codes, or a list of N (H, W) planes (on CUDA each is copied once, into a pinned buffer).
         ``plan``: made by ``plan()`` for these frames; made here from ``restarts`` when not given. A failure (out
-        of GPU memory) leaves the propagation's state as it was, so the batch can be submitted again in parts."""
+        of GPU memory) leaves the propagation's device state (the last output) as it was, so a planned batch can be
+        submitted again in parts, each with its ``Plan.part``."""
         shape = (len(luma), *luma[0].shape) if len(luma) else (0,)
         if len(shape) != 3 or shape[1:] != (self.fmt.height, self.fmt.width):
             raise ValueError(f"luma of shape {shape} for a {self.fmt.width}x{self.fmt.height} video")

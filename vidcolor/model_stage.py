@@ -75,7 +75,8 @@ class ModelStage:
 
     def _submit(self, luma: list[np.ndarray], ref: Reference | None, seed: int, plan):
         """One planned batch to the chroma stage (in flight on CUDA); out of GPU memory -> smaller batches from then
-        on, each with its part of the plan."""
+        on, each with its part of the plan (a failure of the plan itself is no reason to shrink)."""
+        plan = plan.result() if isinstance(plan, Future) else plan
         if len(luma) <= self.batches.size:
             try:
                 return self.chroma.submit(luma, ref, seed, plan=plan)
@@ -83,7 +84,6 @@ class ModelStage:
                 if not is_out_of_memory(exc) or len(luma) == 1:
                     raise
                 self.batches.shrink(len(luma))
-        plan = plan.result() if isinstance(plan, Future) else plan
 
         def part_fn(part):
             whole = plan.part(part[0], part[-1] + 1) if plan is not None else None

@@ -71,7 +71,8 @@ class Plan:
         k1 = k0 + sum(s is not None for s in self.sources[start:stop])
         j0 = sum(a is not None for a in self.anchored[:start])
         j1 = j0 + sum(a is not None for a in self.anchored[start:stop])
-        cut = lambda x, a, b: x[a:b] if x is not None else None  # noqa: E731
+        # an empty slice is None, as plan() makes it: apply() tells "no such frames" by None
+        cut = lambda x, a, b: x[a:b] if x is not None and b > a else None  # noqa: E731
         return Plan(
             self.sources[start:stop],
             self.anchored[start:stop],
