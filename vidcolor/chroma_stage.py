@@ -97,6 +97,7 @@ class ChromaStage:
         table = luma_l_table(self.spec)  # luma code -> L
         self.l_table = table.to(predictor.device)
         self.gray_table = gray_u8(table.numpy()) if propagate else None  # luma code -> gray for the flow
+        self.gray_shape = working_shape(fmt.height, fmt.width, predictor.size)  # the flow's frames (h, w)
         self.cuda = predictor.device.type == "cuda"
         # on CUDA the optical flow is the host's largest share of the model stage: half the host's cores (4..8)
         if flow_threads is None:
@@ -128,7 +129,7 @@ class ChromaStage:
 
     def gray(self, plane: np.ndarray) -> np.ndarray:
         """A luma plane -> gray uint8 (h, w) at the working size (the propagation's optical flow)."""
-        hs, ws = working_shape(self.fmt.height, self.fmt.width, self.predictor.size)
+        hs, ws = self.gray_shape
         return self.gray_table[cv2.resize(plane, (ws, hs), interpolation=cv2.INTER_AREA)]
 
     def plan(
