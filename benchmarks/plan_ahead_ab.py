@@ -10,10 +10,13 @@ Settings are interleaved over the repeats (this machine's speed drifts); the JSO
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import itertools
 import json
 import os
 import platform
+import pstats
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +49,16 @@ def plan_fps(stage: ChromaStage, lumas: list, batch: int, reference) -> float:
     return len(lumas) / (time.perf_counter() - t0)
 
 
+def profiled(fn, *args) -> str:
+    """The model thread's own time by function (cProfile sees the calling thread only), top 45 by total time."""
+    profile = cProfile.Profile()
+    fps, _ = profile.runcall(fn, *args)
+    out = io.StringIO()
+    out.write(f"{fps:.1f} fps under the profiler\n")
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(45)
+    return out.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -57,6 +70,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--working-size", type=int, default=256)
     parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--profile", type=Path, help="also profile one run (first batch, lookahead 1, last threads)")
     args = parser.parse_args()
     keep_large_allocations()  # as `vidcolor run` does
     width, height = (int(x) for x in args.size.split("x"))
@@ -87,6 +101,10 @@ def main() -> None:
                 key = f"batch {batch}, lookahead {lookahead}, flow threads {threads}"
                 figures.setdefault(key, []).append(fps)
                 print(f"{key}: {fps:.1f} fps", flush=True)
+        if args.profile:
+            stage = ModelStage(predictor, plan, fmt, args.batch[0])
+            stage.chroma = ChromaStage(predictor, fmt, lookahead=1, flow_threads=args.flow_threads[-1])
+            args.profile.write_text(in_thread(profiled, model_fps, stage, lumas))
     result = {
         "environment": {
             "device": torch.cuda.get_device_name() if predictor.device.type == "cuda" else platform.machine(),
