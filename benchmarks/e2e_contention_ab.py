@@ -1,0 +1,160 @@
+"""What holds `run` under decode + encode on a many-core CUDA host (issue 12): the whole run's path
+(stream_bench.end_to_end_fps, as `vidcolor bench` times it) on one synthetic clip under settings that change how the
+host's cores and the GIL are shared: OpenCV's own worker threads (its pool spins between calls, beside x264's
+threads), the propagation's flow threads, the interpreter's switch interval, and no propagation at all. Each row
+keeps the process's CPU seconds and context switches over the run, so a CPU-bound run (cores saturated) is told
+from a serialised one (cores idle, threads waiting). Settings are interleaved over the repeats; decode + encode
+alone is measured at the start, middle and end (the host's speed drifts).
+
+    python benchmarks/e2e_contention_ab.py --size 1920x1080 --frames 480 --preset veryfast --json e2e-ab.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+import vidcolor.model_stage as model_stage
+from vidcolor.chroma_stage import ChromaStage
+from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, synthetic_clip
+from vidcolor.host_memory import keep_large_allocations
+from vidcolor.io.encode import EncodeSettings, resolve_codec
+from vidcolor.io.media import probe
+from vidcolor.io.yuv import plan_planar
+from vidcolor.pipeline import RunOptions
+from vidcolor.predictor import Predictor
+
+# name -> (OpenCV threads or None for its default, flow threads or None for the stage's default, switch interval
+# in seconds or None, propagate)
+SETTINGS = {
+    "default": (None, None, None, True),
+    "opencv 1 thread": (1, None, None, True),
+    "opencv 1 thread, flow threads 4": (1, 4, None, True),
+    "opencv 1 thread, flow threads 2": (1, 2, None, True),
+    "opencv 1 thread, switch interval 1 ms": (1, None, 0.001, True),
+    "no propagation": (None, None, None, False),
+}
+
+
+class _Stage(ChromaStage):
+    flow_threads: int | None = None
+
+    def __init__(self, predictor, fmt, propagate=True, lookahead=None, flow_threads=None):
+        super().__init__(predictor, fmt, propagate, lookahead, flow_threads or self.flow_threads)
+
+
+def usage() -> tuple[float, int, int]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime, r.ru_nvcsw, r.ru_nivcsw
+
+
+def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
+    opencv, flow, interval, propagate = SETTINGS[name]
+    default_cv, default_interval = cv2.getNumThreads(), sys.getswitchinterval()
+    cv2.setNumThreads(opencv if opencv is not None else default_cv)
+    sys.setswitchinterval(interval or default_interval)
+    _Stage.flow_threads = flow
+    try:
+        cpu0, vol0, inv0 = usage()
+        with tempfile.TemporaryDirectory() as tmp:
+            global RUN_OPTIONS_PROPAGATE
+            RUN_OPTIONS_PROPAGATE = propagate
+            fps, parts = end_to_end_fps(predictor, clip, frames, first_rgb, Path(tmp), encode, batch)
+        cpu1, vol1, inv1 = usage()
+    finally:
+        cv2.setNumThreads(default_cv)
+        sys.setswitchinterval(default_interval)
+    cpu = cpu1 - cpu0
+    return {"fps": fps, "seconds": parts["seconds"], "cpu_seconds": cpu, "cores_busy": cpu / parts["seconds"],
+            "voluntary_switches": vol1 - vol0, "involuntary_switches": inv1 - inv0}  # fmt: skip
+
+
+RUN_OPTIONS_PROPAGATE = True
+_RunOptions = RunOptions.__init__
+
+
+def _options(self, *args, **kwargs):  # the bench's end_to_end_fps builds its own RunOptions: propagation set here
+    _RunOptions(self, *args, **kwargs)
+    object.__setattr__(self, "propagate", RUN_OPTIONS_PROPAGATE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--frames", type=int, default=480)
+    parser.add_argument("--preset", default="veryfast")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--settings", default=";".join(SETTINGS), help="names, separated by ;")
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args()
+    keep_large_allocations()  # as `vidcolor run` does
+    model_stage.ChromaStage = _Stage
+    RunOptions.__init__ = _options
+    width, height = (int(x) for x in args.size.split("x"))
+    vgg = os.environ.get("VIDCOLOR_VGG", "../shared/weights/vgg19-imagenet-caffe-conv4_1.pth")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    predictor = Predictor.from_pretrained(vgg=vgg, device=device, size=256)
+    if device == "cuda":
+        predictor.amp_dtype = torch.bfloat16
+    encode, note = resolve_codec(EncodeSettings(preset=args.preset))
+    names = [s for s in args.settings.split(";") if s]
+    rows: dict[str, list] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = synthetic_clip(Path(tmp) / "clip.mp4", width, height, args.frames)
+        fmt = plan_planar(probe(clip), encode.codec)
+        for r in range(args.repeats + 1):
+            cpu0, _, _ = usage()
+            t0 = time.perf_counter()
+            io_fps, lumas, first_rgb = decode_encode_fps(clip, fmt, encode, args.frames)
+            io = {"fps": io_fps, "cores_busy": (usage()[0] - cpu0) / (time.perf_counter() - t0)}
+            rows.setdefault("decode+encode alone", []).append(io)
+            print(f"decode+encode alone: {io_fps:.1f} fps, {io['cores_busy']:.1f} cores busy", flush=True)
+            del lumas
+            if r == args.repeats:
+                break
+            for name in names:
+                row = one(name, predictor, clip, args.frames, first_rgb, encode, args.batch)
+                rows.setdefault(name, []).append(row)
+                print(f"{name}: {row['fps']:.1f} fps, {row['cores_busy']:.1f} cores busy, "
+                      f"{row['voluntary_switches']} voluntary switches", flush=True)  # fmt: skip
+    result = {
+        "environment": {
+            "device": torch.cuda.get_device_name() if device == "cuda" else device,
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "opencv": cv2.__version__,
+            "opencv_default_threads": cv2.getNumThreads(),
+            "av": av.__version__,
+            "numpy": np.__version__,
+            "python": sys.version.split()[0],
+        },
+        "clip": f"synthetic {width}x{height}, {args.frames} frames",
+        "codec": note,
+        "preset": args.preset,
+        "batch": args.batch,
+        "dtype": str(predictor.amp_dtype or torch.float32).removeprefix("torch."),
+        "settings": {
+            k: dict(zip(("opencv_threads", "flow_threads", "switch_interval", "propagate"), v, strict=True))
+            for k, v in SETTINGS.items()
+            if k in names
+        },  # fmt: skip
+        "rows": rows,
+        "best_fps": {k: max(r["fps"] for r in v) for k, v in rows.items()},
+    }
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
