@@ -12,8 +12,8 @@ set +e
 results="${OUT:-benchmarks/results}"  # on a lent device only what is under $OUT comes back
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee "$results"/cuda-log.txt
-# the model stage alone at 1080p, batch 8 and 16: the propagation planned in line or 1-2 batches ahead (8 flow threads)
-python benchmarks/plan_ahead_ab.py --size 1920x1080 --frames 240 --batch 8,16 --flow-threads 8 --json "$results"/plan-ahead-ab-cuda.json --profile "$results"/model-stage-profile.txt \
+# the model stage alone at 1080p, batch 8 and 16: the propagation planned in line or 1-2 batches ahead (4 flow threads, the default on CUDA)
+python benchmarks/plan_ahead_ab.py --size 1920x1080 --frames 240 --batch 8,16 --flow-threads 4 --json "$results"/plan-ahead-ab-cuda.json --profile "$results"/model-stage-profile.txt \
   2>&1 | tee -a "$results"/cuda-log.txt
 bench() { python -m vidcolor bench --sizes "" --stream-dtypes bf16 "$@" 2>&1 | tee -a "$results"/cuda-log.txt; }
 bench --stream-sizes 1920x1080 --stream-batch 8 --preset veryfast --clip-frames 480 \

@@ -35,14 +35,16 @@ from vidcolor.io.yuv import plan_planar
 from vidcolor.pipeline import RunOptions
 from vidcolor.predictor import Predictor
 
-# name -> (OpenCV threads or None for its default, flow threads or None for the stage's default, switch interval
-# in seconds or None, propagate)
+# name -> (OpenCV threads (-1: OpenCV's own default, one per core) or None for the stage's (1 on CUDA), flow threads
+# or None for the stage's (4 on CUDA), switch interval in seconds or None, propagate). At commit 2331f83 the stage
+# left OpenCV at its default and took 8 flow threads on a 16-core host; e2e-ab-cuda-h200-*.json were measured there
+# ("default" there is "opencv own threads, flow threads 8" here, "opencv 1 thread" there is "flow threads 8").
 SETTINGS = {
     "default": (None, None, None, True),
-    "opencv 1 thread": (1, None, None, True),
-    "opencv 1 thread, flow threads 4": (1, 4, None, True),
-    "opencv 1 thread, flow threads 2": (1, 2, None, True),
-    "opencv 1 thread, switch interval 1 ms": (1, None, 0.001, True),
+    "opencv own threads, flow threads 8": (-1, 8, None, True),
+    "flow threads 8": (None, 8, None, True),
+    "flow threads 2": (None, 2, None, True),
+    "switch interval 1 ms": (None, None, 0.001, True),
     "no propagation": (None, None, None, False),
 }
 
@@ -50,8 +52,12 @@ SETTINGS = {
 class _Stage(ChromaStage):
     flow_threads: int | None = None
 
+    opencv_threads: int | None = None
+
     def __init__(self, predictor, fmt, propagate=True, lookahead=None, flow_threads=None):
         super().__init__(predictor, fmt, propagate, lookahead, flow_threads or self.flow_threads)
+        if self.opencv_threads is not None:  # after the stage's own choice
+            cv2.setNumThreads(self.opencv_threads)
 
 
 def usage() -> tuple[float, int, int]:
@@ -62,9 +68,8 @@ def usage() -> tuple[float, int, int]:
 def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
     opencv, flow, interval, propagate = SETTINGS[name]
     default_cv, default_interval = cv2.getNumThreads(), sys.getswitchinterval()
-    cv2.setNumThreads(opencv if opencv is not None else default_cv)
     sys.setswitchinterval(interval or default_interval)
-    _Stage.flow_threads = flow
+    _Stage.flow_threads, _Stage.opencv_threads = flow, opencv
     try:
         cpu0, vol0, inv0 = usage()
         with tempfile.TemporaryDirectory() as tmp:

@@ -90,8 +90,8 @@ class ChromaStage:
     ) -> None:
         """``propagate``: carry colours along the motion from batch to batch (frames must come in display order;
         ``restarts`` say where a shot or a chunk starts). ``lookahead``: batches whose plan may be made ahead, in
-        a thread; ``flow_threads``: the plan's threads (defaults: on CUDA 1 batch ahead and half the host's cores,
-        4..8; on the CPU, where the networks have the cores, in line and one)."""
+        a thread; ``flow_threads``: the plan's threads (defaults: on CUDA 1 batch ahead and 4 threads; on the CPU,
+        where the networks have the cores, in line and one)."""
         self.predictor, self.fmt = predictor, fmt
         self.spec = YCbCr.for_colorspace(fmt.colorspace, fmt.bits, fmt.full_range, fmt.subsampling)
         table = luma_l_table(self.spec)  # luma code -> L
@@ -99,9 +99,10 @@ class ChromaStage:
         self.gray_table = gray_u8(table.numpy()) if propagate else None  # luma code -> gray for the flow
         self.gray_shape = working_shape(fmt.height, fmt.width, predictor.size)  # the flow's frames (h, w)
         self.cuda = predictor.device.type == "cuda"
-        # on CUDA the optical flow is the host's largest share of the model stage: half the host's cores (4..8)
+        # On CUDA the optical flow is the host's largest share of the model stage: 4 threads (measured on a 16-core
+        # H200 host, whole run at 1080p and 4K: 4 beat 8 and 2; benchmarks/results/e2e-ab-cuda-h200-*.json).
         if flow_threads is None:
-            flow_threads = min(8, max(4, (os.cpu_count() or 1) // 2)) if self.cuda else 1
+            flow_threads = min(4, os.cpu_count() or 1) if self.cuda else 1
         self.propagation = Propagation(threads=flow_threads, pin=self.cuda) if propagate else None
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
         self.lookahead = (1 if self.cuda else 0) if lookahead is None else lookahead
@@ -115,6 +116,9 @@ class ChromaStage:
             # The host's cores belong to the decoder and the encoder (x264 takes them all at 1080p and up): torch's
             # own CPU threads only copy here, and their spinning workers slowed the codecs measurably.
             torch.set_num_threads(1)
+            # Likewise OpenCV's pool: the flow threads run each OpenCV call in line (whole run +15-25 % at 1080p
+            # and 4K on that host: its pool's workers spin beside x264's threads).
+            cv2.setNumThreads(1)
 
     def __call__(
         self,
