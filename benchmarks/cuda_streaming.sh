@@ -6,16 +6,38 @@
 # JSON and logs under $OUT on a lent device (else benchmarks/results/).
 # Prepare once here with `bash benchmarks/device_setup.sh fetch`; the device call carries .whl:
 #   run(command="bash benchmarks/cuda_streaming.sh", carry=[".whl"])
+# An A/B of this tree against an older commit: git archive REV vidcolor | tar -x -C .old (ignored), then
+#   run(command="bash benchmarks/cuda_streaming.sh ab .old", carry=[".whl", ".old"])
 set -uo pipefail
 source benchmarks/device_setup.sh install
 set +e
 results="${OUT:-benchmarks/results}"  # on a lent device only what is under $OUT comes back
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee "$results"/cuda-log.txt
+bench() { python -m vidcolor bench --sizes "" --stream-dtypes bf16 "$@" 2>&1 | tee -a "$results"/cuda-log.txt; }
+if [ "${1:-all}" = ab ]; then
+  # `ab OLD`: this tree against an older one (OLD: a folder holding its vidcolor/, carried): CUDA tests of the parts
+  # changed, the 1080p bench, the whole run at 1080p veryfast alternating new/old twice on one clip, then 4K if
+  # time is left (a call is limited; each file under $OUT is one result)
+  export VIDCOLOR_WEIGHTS="$PWD/weights"
+  timeout 90 python -m pytest tests/test_cuda.py tests/test_propagation.py tests/test_model_stage.py tests/test_chroma.py \
+    -q -p no:cacheprovider -rs 2>&1 | tail -15 | tee "$results"/cuda-pytest.txt
+  bench --stream-sizes 1920x1080 --stream-batch 8 --preset veryfast --clip-frames 480 \
+    --json "$results"/bench-cuda-1080p-veryfast.json
+  for r in 1 2; do
+    for code in new old; do
+      path=$PWD; [ $code = old ] && path=$PWD/$2  # its weights are this tree's (VIDCOLOR_WEIGHTS)
+      PYTHONPATH="$path:$PYTHONPATH" python benchmarks/e2e_contention_ab.py --settings default --repeats 1 \
+        --clip /tmp/clip-1080p.mp4 --json "$results"/e2e-$code-$r.json 2>&1 | tee -a "$results"/cuda-log.txt
+    done
+  done
+  [ $SECONDS -lt 210 ] && bench --stream-sizes 3840x2160 --stream-batch 8 --preset ultrafast --clip-frames 240 \
+    --json "$results"/bench-cuda-4k-ultrafast.json
+  exit 0
+fi
 # the model stage alone at 1080p, batch 8 and 16: the propagation planned in line or 1-2 batches ahead (4 flow threads, the default on CUDA)
 python benchmarks/plan_ahead_ab.py --size 1920x1080 --frames 240 --batch 8,16 --flow-threads 4 --json "$results"/plan-ahead-ab-cuda.json --profile "$results"/model-stage-profile.txt \
   2>&1 | tee -a "$results"/cuda-log.txt
-bench() { python -m vidcolor bench --sizes "" --stream-dtypes bf16 "$@" 2>&1 | tee -a "$results"/cuda-log.txt; }
 bench --stream-sizes 1920x1080 --stream-batch 8 --preset veryfast --clip-frames 480 \
   --json "$results"/bench-cuda-1080p-veryfast.json
 bench --stream-sizes 3840x2160 --stream-batch 8 --preset ultrafast --clip-frames 240 \

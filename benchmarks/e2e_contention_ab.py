@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--settings", default=";".join(SETTINGS), help="names, separated by ;")
+    parser.add_argument("--clip", type=Path, help="an existing clip (kept) instead of a fresh synthetic one")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     keep_large_allocations()  # as `vidcolor run` does
@@ -117,7 +118,9 @@ def main() -> None:
     names = [s for s in args.settings.split(";") if s]
     rows: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        clip = synthetic_clip(Path(tmp) / "clip.mp4", width, height, args.frames)
+        clip = args.clip or synthetic_clip(Path(tmp) / "clip.mp4", width, height, args.frames)
+        if args.clip and not args.clip.exists():
+            synthetic_clip(args.clip, width, height, args.frames)
         fmt = plan_planar(probe(clip), encode.codec)
         for r in range(args.repeats + 1):
             cpu0, _, _ = usage()
@@ -146,6 +149,7 @@ def main() -> None:
             "python": sys.version.split()[0],
         },
         "clip": f"synthetic {width}x{height}, {args.frames} frames",
+        "code": str(Path(__import__("vidcolor").__file__).parent),
         "codec": note,
         "preset": args.preset,
         "batch": args.batch,

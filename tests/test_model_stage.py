@@ -51,6 +51,7 @@ def _colour(clip, lookahead: int, threads: int = 1, squeeze: bool = False) -> li
             calls.append(len(luma))
             if len(calls) == 2:
                 stage.chroma.propagation.ab = None  # failed part-way: the stage must put its state back
+                stage.chroma.propagation.anchor_pos = None
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
             return submit(luma, *args)
 

@@ -8,8 +8,21 @@ import torch
 
 from vidcolor.config import PropagationConfig
 from vidcolor.model_stage import ModelStage
-from vidcolor.motion import Motion, anchor_trust, follow, gray_u8
+from vidcolor.motion import Motion, gray_u8
 from vidcolor.propagation import Propagation
+from vidcolor.tracks import anchor_trust, box_blur, flow_trust, follow, sample
+
+
+def _t(*arrays):
+    """Host arrays -> torch tensors with a batch axis of one."""
+    return [torch.from_numpy(np.ascontiguousarray(a))[None] for a in arrays]
+
+
+def _track(prev, cur, motion=None):
+    """Positions (h, w, 2) of ``cur``'s pixels in ``prev`` and their trust (h, w), as numpy."""
+    back, ahead = (motion or Motion())(prev, cur)
+    pos, trust = flow_trust(*_t(prev, cur, back, ahead), PropagationConfig().sigma)
+    return pos[0].numpy(), trust[0].numpy()
 
 
 def _scene(h=64, w=120, seed=0) -> np.ndarray:
@@ -25,13 +38,13 @@ def _pan(scene: np.ndarray, shift: int, width: int = 96) -> np.ndarray:
 def test_motion_finds_a_pan_and_distrusts_what_left_the_frame():
     scene = _scene()
     prev, cur = _pan(scene, 0), _pan(scene, 3)  # the camera pans right: content moves 3 px left
-    grid, trust = Motion()(prev, cur)
+    grid, trust = _track(prev, cur)
     assert grid.shape == (64, 96, 2) and trust.shape == (64, 96) and trust.dtype == np.float32
     inner = (slice(8, -8), slice(8, -12))
     assert np.median(grid[inner][..., 0] - np.arange(96)[None, 8:-12]) == pytest.approx(3, abs=0.3)
     assert np.median(trust[inner]) > 0.8
     assert trust[:, -2:].mean() < 0.3  # these pixels were outside the previous frame
-    unrelated = Motion()(_scene(seed=5)[:, :96], cur)[1]
+    unrelated = _track(_scene(seed=5)[:, :96], cur)[1]
     assert unrelated.mean() < 0.3
 
 
@@ -87,7 +100,7 @@ def test_flow_settings_reach_dis_and_find_the_pan(preset, stride):
     if stride is not None:
         assert motion.dis.getPatchStride() == stride
     scene = _scene()
-    grid, trust = motion(_pan(scene, 0), _pan(scene, 3))
+    grid, trust = _track(_pan(scene, 0), _pan(scene, 3), motion)
     inner = (slice(8, -8), slice(8, -12))
     dx = grid[..., 0] - np.arange(96, dtype=np.float32)[None]
     assert abs(float(np.median(dx[inner])) - 3.0) < 0.3 and trust[inner].mean() > 0.7
@@ -149,14 +162,27 @@ def test_flow_threads_give_the_same_colours():
 def test_follow_composes_the_flows_back_to_the_anchor():
     scene = _scene()
     grays = [_pan(scene, 2 * i) for i in range(3)]  # 2 px per frame
-    motion = Motion()
-    grid = motion(grays[0], grays[1])[0]
-    grid = follow(grid, motion(grays[1], grays[2])[0])
+    grid = torch.from_numpy(_track(grays[0], grays[1])[0])[None]
+    grid = follow(grid, torch.from_numpy(_track(grays[1], grays[2])[0])[None])
     inner = (slice(8, -8), slice(8, -16))
-    assert np.median(grid[inner][..., 0] - np.arange(96)[None, 8:-16]) == pytest.approx(4, abs=0.4)
-    trust = anchor_trust(grays[2], grays[0], grid, 0.05, 5)
+    assert np.median(grid[0][inner][..., 0].numpy() - np.arange(96)[None, 8:-16]) == pytest.approx(4, abs=0.4)
+    trust = anchor_trust(*_t(grays[2], grays[0]), grid, 0.05, 5)[0].numpy()
     assert np.median(trust[inner]) > 0.7 and trust[:, -2:].max() == 0  # those pixels were never in the anchor
-    assert anchor_trust(_scene(seed=3)[:, :96], grays[0], grid, 0.05, 5)[inner].mean() < 0.5
+    assert anchor_trust(*_t(_scene(seed=3)[:, :96], grays[0]), grid, 0.05, 5)[0][inner].mean() < 0.5
+
+
+def test_sampling_and_blur_match_opencv():
+    """The device maths use OpenCV's conventions: bilinear remap with the border replicated (exact weights, so
+    within OpenCV's 1/32-pixel steps) and blur's mirrored border."""
+    rng = np.random.default_rng(1)
+    img = rng.random((20, 30), dtype=np.float32) * 255
+    pos = np.stack(np.meshgrid(np.arange(30), np.arange(20)), -1).astype(np.float32)
+    pos += rng.uniform(-3, 3, pos.shape).astype(np.float32)  # some points fall outside: replicated
+    ours = sample(*_t(img[None]), *_t(pos))[0, 0].numpy()
+    theirs = cv2.remap(img, pos[..., 0], pos[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(ours - theirs).max() < 255 / 32
+    assert np.allclose(box_blur(*_t(img), 5)[0].numpy(), cv2.blur(img, (5, 5)), atol=1e-3)
+    assert np.allclose(box_blur(*_t(img), 4)[0].numpy(), cv2.blur(img, (4, 4)), atol=1e-3)
 
 
 def test_the_anchor_keeps_the_reference_colours_the_carry_lets_fade():
@@ -174,9 +200,9 @@ def test_the_anchor_keeps_the_reference_colours_the_carry_lets_fade():
     prop = Propagation()  # the anchor is shown, not carried: the state is the faded colours
     prop(own, grays, seeds=seeds)
     assert torch.allclose(prop.ab, faded[-1:], atol=1e-4)
-    assert prop.anchor is not None
+    assert prop.anchor is not None and prop.anchor_pos.shape == (1, 64, 96, 2)
     prop(own[:2], grays[:2], restarts=[True, False])  # a restart without a seed that matches: no anchor
     assert prop.anchor is None
-    prop.anchor = (grays[0], ref_ab, np.zeros((64, 96, 2), np.float32))
+    prop.anchor = (grays[0], ref_ab)
     prop.restart()
-    assert prop.anchor is None
+    assert prop.anchor is None and prop.anchor_pos is None

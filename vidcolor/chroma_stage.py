@@ -182,12 +182,13 @@ class ChromaStage:
             raise ValueError(f"luma of shape {shape} for a {self.fmt.width}x{self.fmt.height} video")
         plan = self.plan(luma, reference, restarts) if plan is None else plan
         plan = plan.result() if isinstance(plan, Future) else plan
-        last = self.propagation.ab if self.propagation is not None else None
+        p = self.propagation
+        last = (p.ab, p.anchor_pos) if p is not None else None
         try:
             return self._submit(luma, shape, reference, hint_seed, plan)
         except Exception:
-            if self.propagation is not None:
-                self.propagation.ab = last
+            if p is not None:
+                p.ab, p.anchor_pos = last
             raise
 
     def _submit(self, luma, shape: tuple, reference: Reference | None, hint_seed: int, plan: Plan | None) -> Pending:

@@ -18,11 +18,13 @@ motion.py): colours the frame-to-frame carry would have let fade come back when 
 colour is shown, not carried (its errors would travel with the motion); the state stays one frame plus the followed
 positions.
 
-The work is split in two halves, so that a caller can run them apart: ``plan`` (host: the optical flow, the
-followed positions, the grids and trusts, pinned when the device is CUDA; its state is the last gray and the anchor)
-and ``apply`` (device: the warps and blends; its state is the last output). On CUDA the model stage plans a batch
-ahead in a thread of its own while the device works on the one before (chroma_stage.py); called as a function, the
-two halves run one after the other.
+The work is split in two halves, so that a caller can run them apart: ``plan`` (host: the optical flows, in
+threads, and which frame carries, starts or follows what; its state is the last gray and the shot's anchor) and
+``apply`` (the networks' device: positions, trusts, the followed positions (tracks.py), the warps and blends, a
+batch at a time; its state is the last output and the followed positions). On CUDA the model stage plans a batch
+ahead in a thread of its own while the device works on the one before (chroma_stage.py), and the host's share per
+frame is the two flows and a copy into page-locked memory; called as a function, the two halves run one after the
+other.
 
 ``restart`` forgets the state: at every cut, reference change and chunk start (`run` restarts where its chunks
 start, so a resumed or sharded run colours every frame as one uninterrupted run does).
@@ -40,7 +42,8 @@ import torch
 from torch.nn import functional as F
 
 from vidcolor.config import PropagationConfig
-from vidcolor.motion import Motion, anchor_trust, follow, to_unit_grid
+from vidcolor.motion import Motion
+from vidcolor.tracks import anchor_trust, flow_trust, follow, to_unit
 
 Seed = tuple[np.ndarray, torch.Tensor]  # gray uint8 (h, w) on the host, ab (2, h, w) on the device
 
@@ -50,17 +53,17 @@ class Plan:
     """The host half of a batch of N frames, ready to upload. Per frame i:
 
     ``sources[i]``: None (the frame starts a stretch with its own colours), "carry" (the previous output, warped) or
-    a seed's ab (2, h, w) (a shot started from its reference); ``anchored[i]``: the seed's ab it is anchored to, or
-    None. ``grids`` (K, h, w, 2) in [-1, 1] and ``trusts`` (K, h, w) in [0, 1]: one per frame with a source, in
-    order; ``anchor_grids`` / ``anchor_trusts``: one per anchored frame. Arrays are float32 tensors on the host
-    (pinned for a CUDA device)."""
+    a seed's ab (2, h, w) (a shot started from its reference); ``anchored[i]``: None, or (the seed's ab, True where
+    the frame starts the anchor (its positions in the seed are its motion's), False where it follows the frame
+    before's). For the K frames with a source, in order: ``flows`` (K, 2, h, w, 2) float32 (t -> t-1, t-1 -> t) and
+    ``grays`` (K, 2, h, w) uint8 (frame t-1 or the seed, frame t); ``anchor_grays`` (J, h, w) uint8: each anchored
+    frame's seed. Host tensors (page-locked for a CUDA device)."""
 
     sources: tuple
     anchored: tuple
-    grids: torch.Tensor | None
-    trusts: torch.Tensor | None
-    anchor_grids: torch.Tensor | None
-    anchor_trusts: torch.Tensor | None
+    flows: torch.Tensor | None
+    grays: torch.Tensor | None
+    anchor_grays: torch.Tensor | None
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -76,10 +79,9 @@ class Plan:
         return Plan(
             self.sources[start:stop],
             self.anchored[start:stop],
-            cut(self.grids, k0, k1),
-            cut(self.trusts, k0, k1),
-            cut(self.anchor_grids, j0, j1),
-            cut(self.anchor_trusts, j0, j1),
+            cut(self.flows, k0, k1),
+            cut(self.grays, k0, k1),
+            cut(self.anchor_grays, j0, j1),
         )
 
 
@@ -94,8 +96,9 @@ class Propagation:
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="vidcolor-flow") if threads > 1 else None
         self.gray: np.ndarray | None = None  # last frame's gray (host, ``plan``)
-        self.anchor: tuple | None = None  # the seed's gray (host), ab (device) and the last frame's positions in it
+        self.anchor: Seed | None = None  # the shot's seed while its frames are followed back to it (``plan``)
         self.ab: torch.Tensor | None = None  # last frame's output ab (device, ``apply``)
+        self.anchor_pos: torch.Tensor | None = None  # last anchored frame's positions in its seed (``apply``)
         self.seeded = 0  # shots started from their reference (for tests and reports)
 
     def _flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,39 +114,21 @@ class Propagation:
         return list(self._pool.map(fn, *args) if self._pool is not None else map(fn, *args))
 
     def restart(self) -> None:
-        self.gray = self.ab = self.anchor = None
+        self.gray = self.ab = self.anchor = self.anchor_pos = None
 
     def _start(self, gray: np.ndarray, seeds: Sequence[Seed]) -> tuple | None:
-        """The seed that is a view of ``gray`` (most trusted, at least ``seed_trust`` on average): (its motion's
-        positions, trust, the seed's ab, the seed's gray), or None."""
+        """The seed that is a view of ``gray`` (most trusted, at least ``seed_trust`` on average, judged here on
+        the host): (the seed's gray, the flows, the seed's ab), or None."""
         best, best_trust = None, self.config.seed_trust
         for seed_gray, seed_ab in seeds:
             if seed_gray.shape != gray.shape:
                 continue
-            grid, trust = self.motion(seed_gray, gray)
-            if trust.mean() >= best_trust:
-                best, best_trust = (grid, trust, seed_ab, seed_gray), trust.mean()
+            flows = self.motion(seed_gray, gray)
+            pair = torch.from_numpy(np.stack([seed_gray, gray]))
+            _, trust = flow_trust(pair[:1], pair[1:], *(torch.from_numpy(f)[None] for f in flows), self.config.sigma)
+            if trust.mean().item() >= best_trust:
+                best, best_trust = (seed_gray, flows, seed_ab), trust.mean().item()
         return best
-
-    def _follow(self, steps: list, grays: Sequence[np.ndarray]) -> list:
-        """Per frame, its positions in the shot's seed, the anchor trust (``motion.anchor_trust``) and the seed's
-        ab, or None outside a seeded shot. The positions are followed in order on the host (each frame's are the
-        previous frame's, followed); the trusts are independent, computed in the flow's threads."""
-        cfg, followed = self.config, []
-        for step in steps:
-            if step is None:
-                self.anchor = None
-            elif step[2] is not None:  # a shot started from its seed
-                self.anchor = (step[3], step[2], step[0])
-            elif self.anchor is not None:
-                self.anchor = (*self.anchor[:2], follow(self.anchor[2], step[0]))
-            followed.append(self.anchor if cfg.anchor else None)
-
-        def trust(gray, anchor):
-            return anchor_trust(gray, anchor[0], anchor[2], cfg.anchor_sigma, cfg.anchor_window) if anchor else None
-
-        trusts = self.map(trust, grays, followed)
-        return [None if a is None else (a[2], t, a[1]) for a, t in zip(followed, trusts, strict=True)]
 
     def plan(
         self, grays: Sequence[np.ndarray], seeds: Sequence[Seed] = (), restarts: Sequence[bool] | None = None
@@ -153,36 +138,52 @@ class Propagation:
         device (a seed's ab is only referred to)."""
         n = len(grays)
         restarts = restarts or [False] * n
-        steps: list = [None] * n
+        steps: list = [None] * n  # per frame: None or (the gray it comes from, its flows, a seed's ab or None)
         pairs, prev = [], self.gray
         for i in range(n):
             if restarts[i] or prev is None or prev.shape != grays[i].shape:
                 steps[i] = self._start(grays[i], seeds)
                 self.seeded += steps[i] is not None
             else:
-                pairs.append((i, prev, grays[i]))
+                pairs.append((i, prev))
             prev = grays[i]
-        flows = self.map(self._flow, [p[1] for p in pairs], [p[2] for p in pairs])
-        for (i, _, _), motion in zip(pairs, flows, strict=True):
-            steps[i] = (*motion, None, None)
-        anchors = self._follow(steps, grays)
+        flows = self.map(self._flow, [p[1] for p in pairs], [grays[i] for i, _ in pairs])
+        for (i, before), motion in zip(pairs, flows, strict=True):
+            steps[i] = (before, motion, None)
+        anchored, anchor_grays = [], []
+        for step in steps:
+            if step is None:
+                self.anchor = None
+            elif step[2] is not None:  # a shot started from its seed
+                self.anchor = (step[0], step[2])
+            if self.config.anchor and self.anchor is not None:
+                anchored.append((self.anchor[1], step[2] is not None))
+                anchor_grays.append(self.anchor[0])
+            else:
+                anchored.append(None)
         self.gray = grays[-1] if n else self.gray
-        grids, trusts = self._stack([s[:2] for s in steps if s is not None])
-        anchor_grids, anchor_trusts = self._stack([a[:2] for a in anchors if a is not None])
+        moving = [(s, g) for s, g in zip(steps, grays, strict=True) if s is not None]
         sources = tuple(None if s is None else "carry" if s[2] is None else s[2] for s in steps)
-        anchored = tuple(None if a is None else a[2] for a in anchors)
-        return Plan(sources, anchored, grids, trusts, anchor_grids, anchor_trusts)
+        return Plan(
+            sources,
+            tuple(anchored),
+            self._host([s[1] for s, _ in moving]),
+            self._host([(s[0], g) for s, g in moving]),
+            self._host([(g,) for g in anchor_grays]),
+        )
 
-    def _stack(self, pairs: list) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """[(positions (h, w, 2), trust (h, w))] -> unit grids (K, h, w, 2) and trusts (K, h, w) on the host."""
-        if not pairs:
-            return None, None
-        return self._host(self.map(to_unit_grid, [p[0] for p in pairs])), self._host([p[1] for p in pairs])
-
-    def _host(self, arrays: list[np.ndarray]) -> torch.Tensor:
-        """Equal float32 arrays stacked into one host tensor, written straight into page-locked memory if ``pin``."""
-        out = torch.empty((len(arrays), *arrays[0].shape), dtype=torch.float32, pin_memory=self.pin)
-        np.stack(arrays, out=out.numpy())
+    def _host(self, rows: list[tuple[np.ndarray, ...]]) -> torch.Tensor | None:
+        """K rows of M equal arrays -> one (K, M, ...) host tensor, or (K, ...) when M is 1, each array copied once,
+        straight into page-locked memory if ``pin``."""
+        if not rows:
+            return None
+        first = rows[0][0]
+        shape = (len(rows), *(() if len(rows[0]) == 1 else (len(rows[0]),)), *first.shape)
+        out = torch.empty(shape, dtype=torch.from_numpy(first[:0]).dtype, pin_memory=self.pin)
+        host = out.numpy().reshape(len(rows), len(rows[0]), *first.shape)
+        for k, row in enumerate(rows):
+            for m, array in enumerate(row):
+                host[k, m] = array
         return out
 
     def apply(self, ab: torch.Tensor, plan: Plan) -> torch.Tensor:
@@ -190,13 +191,35 @@ class Propagation:
         n = len(plan)
         if n != len(ab):
             raise ValueError(f"a plan of {n} frames for {len(ab)} frames")
-        device, strength = ab.device, self.config.strength
-        grids, trusts = _upload(plan.grids, plan.trusts, device, strength)
-        seen, seen_trusts = _upload(plan.anchor_grids, plan.anchor_trusts, device, 1.0)
-        if seen is not None:  # every anchored frame's seed colours at its followed positions, in one call
-            anchored = _warp(torch.stack([a for a in plan.anchored if a is not None]).float(), seen)
+        with torch.autocast(ab.device.type, enabled=False):
+            out = self._apply(ab, plan) if n else ab
+        return out
+
+    def _apply(self, ab: torch.Tensor, plan: Plan) -> torch.Tensor:
+        cfg, device = self.config, ab.device
+        pos = trusts = grays = None
+        if plan.flows is not None:
+            flows = plan.flows.to(device, non_blocking=True)
+            grays = plan.grays.to(device, non_blocking=True)
+            pos, trust = flow_trust(grays[:, 0], grays[:, 1], flows[:, 0], flows[:, 1], cfg.sigma)
+            grids, trusts = to_unit(pos), cfg.strength * trust[:, None]
+        followed, frames, k = [], [], 0  # the anchored frames' positions in their seeds, their index among K
+        for source, anchored in zip(plan.sources, plan.anchored, strict=True):
+            if anchored is not None:
+                step = pos[k : k + 1]
+                self.anchor_pos = step if anchored[1] else follow(self.anchor_pos, step)
+                followed.append(self.anchor_pos)
+                frames.append(k)
+            k += source is not None
+        if followed:  # every anchored frame's trust and seed colours at its followed positions, in one call each
+            seen = torch.cat(followed)
+            anchor_grays = plan.anchor_grays.to(device, non_blocking=True)
+            seen_trusts = anchor_trust(grays[frames, 1], anchor_grays, seen, cfg.anchor_sigma, cfg.anchor_window)
+            seeds = torch.stack([a[0] for a in plan.anchored if a is not None]).float()
+            anchored_ab = _warp(seeds, to_unit(seen, *seeds.shape[2:]))
+            seen_trusts = seen_trusts[:, None]
         out, k, j, last = [], 0, 0, self.ab
-        for i in range(n):
+        for i in range(len(plan)):
             own = ab[i : i + 1].float()
             source = plan.sources[i]
             if source is None:
@@ -208,10 +231,10 @@ class Propagation:
             if plan.anchored[i] is None:
                 out.append(last)
             else:  # the anchored colour is shown, not carried on: its errors would travel with the motion
-                out.append(last + seen_trusts[j : j + 1] * (anchored[j : j + 1] - last))
+                out.append(last + seen_trusts[j : j + 1] * (anchored_ab[j : j + 1] - last))
                 j += 1
         self.ab = last
-        return torch.cat(out).to(ab.dtype) if n else ab
+        return torch.cat(out).to(ab.dtype)
 
     def __call__(
         self,
@@ -222,14 +245,6 @@ class Propagation:
     ) -> torch.Tensor:
         """Both halves: own ab (N, 2, h, w) and the frames' grays, in display order -> propagated ab."""
         return self.apply(ab, self.plan(grays, seeds, restarts))
-
-
-def _upload(grids, trusts, device: torch.device, scale: float):
-    """Host grids (K, h, w, 2) and trusts (K, h, w) -> on ``device``, trusts (K, 1, h, w) * ``scale``."""
-    if grids is None:
-        return None, None
-    grids = grids.to(device, non_blocking=True)
-    return grids, trusts.to(device, non_blocking=True)[:, None] * scale
 
 
 def _warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:

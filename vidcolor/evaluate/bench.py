@@ -99,11 +99,11 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
     grays = [gray_u8(scene[:, 2 * i : 2 * i + size]) for i in range(batch + 1)]
     propagation = Propagation()  # a shot under way, started from its reference (so the anchor is measured too)
     propagation(denormalize_ab(ab_t[:1]), grays[:1], seeds=[(grays[0], denormalize_ab(ab_t[0]))])
-    under_way = propagation.gray, propagation.ab, propagation.anchor
+    under_way = propagation.gray, propagation.ab, propagation.anchor, propagation.anchor_pos
 
     def propagate():
         propagation(denormalize_ab(ab_t), grays[1:])
-        propagation.gray, propagation.ab, propagation.anchor = under_way
+        propagation.gray, propagation.ab, propagation.anchor, propagation.anchor_pos = under_way
 
     def refine():
         if predictor.dense is not None:
