@@ -73,3 +73,34 @@ def test_cuda_training_resume_is_close(tmp_path):
         return sum(float((x[k].float() - y[k].float()).pow(2).sum()) for k in x if x[k].is_floating_point()) ** 0.5
 
     assert distance(a, b) < 0.5 * distance(a, mid)  # resumed where it stopped, not from scratch or elsewhere
+
+
+def test_cuda_propagation_never_waits_for_the_device():
+    """The propagation's device half makes no synchronising call (a tensor made from host numbers, an index list,
+    a value read back): the model thread keeps launching while the device works. And it agrees with the CPU."""
+    import cv2
+
+    from vidcolor.motion import gray_u8
+    from vidcolor.propagation import Propagation
+
+    noise = np.random.default_rng(0).random((64, 140)).astype(np.float32)
+    scene = gray_u8(cv2.GaussianBlur(noise, (0, 0), 2.0) * 300 - 100)
+    grays = [np.ascontiguousarray(scene[:, 2 * i : 2 * i + 96]) for i in range(8)]
+    ab = torch.rand(8, 2, 64, 96, generator=torch.Generator().manual_seed(0)) * 20
+    outs = []
+    for device in ("cpu", "cuda"):
+        prop = Propagation(pin=device == "cuda")
+        seeds = [(grays[0], torch.full((2, 64, 96), 25.0, device=device))]
+        first = prop(ab[:4].to(device), grays[:4], seeds=seeds, restarts=[True, False, False, False])
+        later = [(grays[6], torch.full((2, 64, 96), -20.0, device=device))]  # a second shot, started from its seed
+        plan = prop.plan(grays[4:], later, [False, False, True, False])
+        assert [a is not None for a in plan.anchored] == [True, True, True, True]
+        if device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error")
+        try:
+            second = prop.apply(ab[4:].to(device), plan)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        outs.append(torch.cat([first, second]).cpu())
+    assert (outs[0] - outs[1]).abs().mean() < 0.05

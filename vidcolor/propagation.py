@@ -214,7 +214,8 @@ class Propagation:
         if followed:  # every anchored frame's trust and seed colours at its followed positions, in one call each
             seen = torch.cat(followed)
             anchor_grays = plan.anchor_grays.to(device, non_blocking=True)
-            seen_trusts = anchor_trust(grays[frames, 1], anchor_grays, seen, cfg.anchor_sigma, cfg.anchor_window)
+            cur = torch.cat([grays[k : k + 1, 1] for k in frames])  # slices: an index list would be a copy that waits
+            seen_trusts = anchor_trust(cur, anchor_grays, seen, cfg.anchor_sigma, cfg.anchor_window)
             seeds = torch.stack([a[0] for a in plan.anchored if a is not None]).float()
             anchored_ab = _warp(seeds, to_unit(seen, *seeds.shape[2:]))
             seen_trusts = seen_trusts[:, None]

@@ -17,7 +17,7 @@ the followed point still matches the reference's (a local photometric check, not
 a track the frame-to-frame check lost is found again when it matches).
 
 Shapes: N frames of h x w; positions and flows (N, h, w, 2) in pixels (x, y); grays (N, h, w), 0..255 (``gray_u8``)
-as any dtype. Results are float32.
+as any dtype. Results are float32. Nothing here waits for the device (no host numbers copied in, none read out).
 Sampling is bilinear with the border replicated (OpenCV's remap, which the host version of this module used, with
 exact instead of 1/32-pixel weights).
 """
@@ -46,13 +46,19 @@ def positions(flow: torch.Tensor) -> torch.Tensor:
     return _pixel_grid(flow.shape[1], flow.shape[2], flow.device) + flow.float()
 
 
+@functools.lru_cache(maxsize=16)
+def _unit_scale(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """(2,) pixels -> [-1, 1] scale for x and y; made once per shape and device (a tensor made from host numbers is
+    a synchronising copy on CUDA: the model thread would wait for the device in every batch)."""
+    return torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=device)
+
+
 def to_unit(pos: torch.Tensor, h: int | None = None, w: int | None = None) -> torch.Tensor:
     """Pixel positions (N, h', w', 2) in an h x w image (default: the positions' own shape) -> ``grid_sample``
     coordinates in [-1, 1] (align_corners=True)."""
     h = pos.shape[1] if h is None else h
     w = pos.shape[2] if w is None else w
-    scale = pos.new_tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
-    return pos * scale - 1.0
+    return pos * _unit_scale(h, w, pos.device) - 1.0
 
 
 def sample(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
