@@ -1,5 +1,5 @@
 """A/B of the propagation's anchor on the DAVIS dev set (issue 11; figures in
-benchmarks/results/anchor-ab-davis-cpu.json; the prototype of motion.follow / motion.anchor_trust).
+benchmarks/results/anchor-ab-davis-cpu.json; the prototype of tracks.follow / tracks.anchor_trust, then motion.py's).
 
 Uses the chain outputs cached by `python benchmarks/propagation_ab.py cache`. Per variant
 [a, sigma (L units 0..100), window (px), carried] each frame is first propagated as vidcolor/propagation.py does

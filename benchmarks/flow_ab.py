@@ -2,8 +2,8 @@
 benchmarks/results/flow-ab-davis-cpu.json): each variant is a set of PropagationConfig overrides, run through
 vidcolor.propagation.Propagation (batches of 4, the shot started from frame 0's reference) over the chain outputs
 cached by `python benchmarks/propagation_ab.py cache`, and scored on ALL frames (PSNR, CDC, colourfulness gap).
-The optical flow's cost per frame (both directions and the checks, one OpenCV thread) is timed on 20 frame pairs
-of the first sequence.
+The optical flow's cost per frame (both directions, one OpenCV thread; the committed figures also include the
+checks, made on the host then, in torch since: tracks.py) is timed on 20 frame pairs of the first sequence.
 
     python benchmarks/flow_ab.py '[{}, {"preset": "medium", "patch_stride": 3}]' out.json
 """

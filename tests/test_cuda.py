@@ -95,11 +95,12 @@ def test_cuda_propagation_never_waits_for_the_device():
         later = [(grays[6], torch.full((2, 64, 96), -20.0, device=device))]  # a second shot, started from its seed
         plan = prop.plan(grays[4:], later, [False, False, True, False])
         assert [a is not None for a in plan.anchored] == [True, True, True, True]
+        rest = ab[4:].to(device)  # a copy from pageable memory: itself synchronising, so made before the check
         if device == "cuda":
             torch.cuda.synchronize()
             torch.cuda.set_sync_debug_mode("error")
         try:
-            second = prop.apply(ab[4:].to(device), plan)
+            second = prop.apply(rest, plan)
         finally:
             torch.cuda.set_sync_debug_mode("default")
         outs.append(torch.cat([first, second]).cpu())

@@ -206,3 +206,24 @@ def test_the_anchor_keeps_the_reference_colours_the_carry_lets_fade():
     prop.anchor = (grays[0], ref_ab)
     prop.restart()
     assert prop.anchor is None and prop.anchor_pos is None
+
+
+def test_a_plan_applied_in_parts_gives_the_whole_batch_colours():
+    """A batch split after running out of GPU memory: its parts, applied in turn, colour as the whole does, also
+    where a shot starts from its reference inside the batch and the next part follows that anchor."""
+    scene, other = _scene(), _scene(seed=9)
+    grays = [_pan(other, i) for i in range(2)] + [_pan(scene, 1 + i) for i in range(6)]  # a cut at frame 2
+    ref_ab = torch.zeros(2, 64, 96)
+    ref_ab[0] = 30.0
+    seeds = [(_pan(scene, 1), ref_ab)]  # a view of frame 2
+    restarts = [True, False, True] + [False] * 5
+    own = torch.rand(8, 2, 64, 96, generator=torch.Generator().manual_seed(1)) * 10
+    whole = Propagation()
+    plan = whole.plan(grays, seeds, restarts)
+    assert [None if a is None else a[1] for a in plan.anchored] == [None, None, True] + [False] * 5
+    expected = whole.apply(own, plan)
+    split = Propagation()
+    plan = split.plan(grays, seeds, restarts)
+    parts = [split.apply(own[a:b], plan.part(a, b)) for a, b in [(0, 3), (3, 4), (4, 4), (4, 8)]]
+    assert torch.equal(torch.cat(parts), expected) and torch.equal(split.ab, whole.ab)
+    assert expected[3:, 0, 10:-10, 10:-20].mean() > 20  # the anchor shows the reference's colour

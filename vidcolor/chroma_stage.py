@@ -8,9 +8,9 @@ Cb/Cr codes from L + ab with the output's matrix and range, chroma limited to th
 On CUDA the transfers overlap the work: luma goes up from pinned host buffers (a small ring, each slot reused only
 after its copy has finished), chroma comes down on a side stream into pinned buffers, and ``submit`` returns before
 the batch is done, so the caller can queue the next batch first (``ahead`` batches in flight). The propagation's host
-half (the luma planes scaled to gray at the working size, the optical flow, the followed positions: ``plan``) runs
-in a thread of its own, ``lookahead`` batches ahead of the device work, so the model thread only launches kernels
-and copies. On the CPU ``submit`` computes at once, the plan is made in line and nothing is pinned.
+half (the luma planes scaled to gray at the working size, the optical flows, which frame carries or follows what:
+``plan``) runs in a thread of its own, ``lookahead`` batches ahead of the device work, so the model thread only
+launches kernels and copies. On the CPU ``submit`` computes at once, the plan is made in line and nothing is pinned.
 """
 
 from __future__ import annotations
@@ -175,8 +175,8 @@ class ChromaStage:
     ) -> Pending:
         """(N, H, W) luma codes, or a list of N (H, W) planes (on CUDA each is copied once, into a pinned buffer).
         ``plan``: made by ``plan()`` for these frames; made here from ``restarts`` when not given. A failure (out
-        of GPU memory) leaves the propagation's device state (the last output) as it was, so a planned batch can be
-        submitted again in parts, each with its ``Plan.part``."""
+        of GPU memory) leaves the propagation's device state (the last output, the followed positions) as it was,
+        so a planned batch can be submitted again in parts, each with its ``Plan.part``."""
         shape = (len(luma), *luma[0].shape) if len(luma) else (0,)
         if len(shape) != 3 or shape[1:] != (self.fmt.height, self.fmt.width):
             raise ValueError(f"luma of shape {shape} for a {self.fmt.width}x{self.fmt.height} video")

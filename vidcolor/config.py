@@ -71,7 +71,7 @@ def _from_dict(cls, d: dict):
 
 @dataclass(frozen=True)
 class PropagationConfig:
-    """Colour carried along the motion from frame to frame of a shot (propagation.py, motion.py).
+    """Colour carried along the motion from frame to frame of a shot (propagation.py, motion.py, tracks.py).
 
     strength: the share of the carried colour where the motion is fully trusted (the frame's own colour keeps the
     rest, so errors fade); sigma: luminance difference (L / 100) after warping at which trust falls to 1/e;
@@ -83,7 +83,7 @@ class PropagationConfig:
     mean trust a reference needs to be taken as the frame before a shot's first (a colourised frame of the shot, not
     just any photo); anchor: in a shot started
     from its reference, take the reference's colours wherever a pixel followed back to it still matches it
-    (motion.py), anchor_sigma (L / 100) and anchor_window (pixels) that match's tolerance and neighbourhood.
+    (tracks.py), anchor_sigma (L / 100) and anchor_window (pixels) that match's tolerance and neighbourhood.
     Chosen on the DAVIS dev set, all frames (benchmarks/propagation_ab.py, benchmarks/anchor_ab.py).
     """
 

@@ -3,7 +3,8 @@
 The propagation (propagation.py) carries each frame's colours to the next along this motion. The flow runs on the
 host from the frames' luma (OpenCV releases the interpreter's lock: a batch's flows run in threads), and only the
 flows leave it: where each pixel came from and how far to trust that (tracks.py) are computed from them in torch,
-on the device that runs the networks.
+on the device that runs the networks (on the host, once per shot start, only to judge whether a reference is a view
+of the frame).
 
 Gray frames are uint8 (H, W) at the working size, 0..255 = L 0..100 (``gray_u8``).
 """

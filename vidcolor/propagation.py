@@ -2,7 +2,7 @@
 
 Per frame t of a shot, at working size (ab in Lab units, (2, h, w)):
 
-    out_t = (1 - a) * own_t + a * warp(out_{t-1}),    a = strength * trust   (motion.py)
+    out_t = (1 - a) * own_t + a * warp(out_{t-1}),    a = strength * trust   (tracks.py)
 
 so what the shot has shown keeps its colour as the camera moves and objects turn (the reference's colours are not
 re-guessed from a weaker match in every frame), flicker drops, and where the motion cannot be trusted (occlusions,
@@ -14,7 +14,7 @@ the usual way to colour a film from keyframes): the reference is then taken as t
 own colours, not the match's, are carried in. Any other reference (mean trust under ``seed_trust``) changes
 nothing here. In a shot so started, every pixel is also followed back to the reference (the flows composed) and
 shown in the reference's own colour wherever its neighbourhood still matches the reference's luminance (the anchor,
-motion.py): colours the frame-to-frame carry would have let fade come back when the content does. The anchored
+tracks.py): colours the frame-to-frame carry would have let fade come back when the content does. The anchored
 colour is shown, not carried (its errors would travel with the motion); the state stays one frame plus the followed
 positions.
 
@@ -126,8 +126,9 @@ class Propagation:
             flows = self.motion(seed_gray, gray)
             pair = torch.from_numpy(np.stack([seed_gray, gray]))
             _, trust = flow_trust(pair[:1], pair[1:], *(torch.from_numpy(f)[None] for f in flows), self.config.sigma)
-            if trust.mean().item() >= best_trust:
-                best, best_trust = (seed_gray, flows, seed_ab), trust.mean().item()
+            mean = trust.mean().item()
+            if mean >= best_trust:
+                best, best_trust = (seed_gray, flows, seed_ab), mean
         return best
 
     def plan(

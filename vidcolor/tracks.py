@@ -48,9 +48,10 @@ def positions(flow: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=16)
 def _unit_scale(h: int, w: int, device: torch.device) -> torch.Tensor:
-    """(2,) pixels -> [-1, 1] scale for x and y; made once per shape and device (a tensor made from host numbers is
-    a synchronising copy on CUDA: the model thread would wait for the device in every batch)."""
-    return torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=device)
+    """(2,) pixels -> [-1, 1] scale for x and y, filled on the device (a tensor made from a host list is a copy
+    that synchronises on CUDA: the model thread would wait for the device)."""
+    x, y = (torch.full((), 2.0 / max(n - 1, 1), device=device) for n in (w, h))
+    return torch.stack([x, y])
 
 
 def to_unit(pos: torch.Tensor, h: int | None = None, w: int | None = None) -> torch.Tensor:
@@ -103,7 +104,7 @@ def follow(anchor_pos: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 
 def box_blur(x: torch.Tensor, window: int) -> torch.Tensor:
     """(N, h, w) mean over a ``window``-pixel square, borders mirrored without repeating the edge (OpenCV's
-    ``blur`` with its default border)."""
+    ``blur`` with its default border; torch's mirror needs ``window // 2`` under each side of the image)."""
     left, right = window // 2, window - 1 - window // 2
     padded = F.pad(x[:, None], (left, right, left, right), mode="reflect")
     return F.avg_pool2d(padded, window, stride=1)[:, 0]

@@ -1,0 +1,72 @@
+"""The whole `run` against its model stage alone, interleaved (issue 12's CPU floor: default settings end to end at
+least 95 % of the model stage; this machine's speed drifts by 10 % within minutes, so single bench runs mislead).
+Default settings (working size 256, batch 4 on the CPU, x264 medium crf 18), the clip's first frame as reference.
+
+    python benchmarks/model_vs_run.py ../shared/data/eval/videos/bunny-aac.mp4 --repeats 3 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import av
+import torch
+
+from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, in_thread, model_fps
+from vidcolor.host_memory import keep_large_allocations
+from vidcolor.io.encode import EncodeSettings, resolve_codec
+from vidcolor.io.image import write_image
+from vidcolor.io.media import probe
+from vidcolor.io.yuv import plan_planar
+from vidcolor.model_stage import ModelStage
+from vidcolor.predictor import Predictor
+from vidcolor.refs import ReferencePlan, Segment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip", type=Path)
+    parser.add_argument("--frames", type=int, default=240)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args()
+    keep_large_allocations()  # as `vidcolor run` does
+    vgg = os.environ.get("VIDCOLOR_VGG", "../shared/weights/vgg19-imagenet-caffe-conv4_1.pth")
+    predictor = Predictor.from_pretrained(vgg=vgg)
+    encode, _ = resolve_codec(EncodeSettings())
+    fmt = plan_planar(probe(args.clip), encode.codec)
+    _, lumas, first_rgb = decode_encode_fps(args.clip, fmt, encode, args.frames)
+    model, whole = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        write_image(Path(tmp) / "ref.png", first_rgb)
+        plan = ReferencePlan((Segment(0, (Path(tmp) / "ref.png",), 0),), "the clip's first frame")
+        for _ in range(args.repeats):
+            model.append(in_thread(model_fps, ModelStage(predictor, plan, fmt, args.batch), lumas)[0])
+            with tempfile.TemporaryDirectory() as out:
+                whole.append(
+                    end_to_end_fps(predictor, args.clip, len(lumas), first_rgb, Path(out), encode, args.batch)[0]
+                )
+            print(f"model stage {model[-1]:.2f} fps, whole run {whole[-1]:.2f} fps ({whole[-1] / model[-1]:.0%})")
+    result = {
+        "environment": {
+            "device": str(predictor.device),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "av": av.__version__,
+        },  # fmt: skip
+        "clip": f"{args.clip.name}, {len(lumas)} frames {fmt.width}x{fmt.height}",
+        "settings": f"size {predictor.size}, batch {args.batch}, {encode.codec} {encode.preset} crf {encode.crf}",
+        "model_stage_fps": model,
+        "end_to_end_fps": whole,
+        "end_to_end_vs_model_stage": [w / m for w, m in zip(whole, model, strict=True)],
+    }
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
