@@ -18,7 +18,7 @@ bench() { python -m vidcolor bench --sizes "" --stream-dtypes bf16 "$@" 2>&1 | t
 if [ "${1:-all}" = ab ]; then
   # `ab OLD`: this tree against an older one (OLD: a folder holding its vidcolor/, carried): CUDA tests of the parts
   # changed, the 1080p bench, the whole run at 1080p veryfast alternating new/old twice on one clip (the new one
-  # also with a 1 ms switch interval), then 4K if time is left (about 4 minutes; each file under $OUT one result)
+  # also with a 5 and a 0.5 ms switch interval), then 4K if time is left (about 4.5 minutes; a file under $OUT each)
   export VIDCOLOR_WEIGHTS="$PWD/weights"
   timeout 90 python -m pytest tests/test_cuda.py tests/test_propagation.py tests/test_model_stage.py tests/test_chroma.py \
     -q -p no:cacheprovider -rs 2>&1 | tail -15 | tee "$results"/cuda-pytest.txt
@@ -26,8 +26,9 @@ if [ "${1:-all}" = ab ]; then
     --json "$results"/bench-cuda-1080p-veryfast.json
   for r in 1 2; do
     for code in new old; do
-      # the old tree's weights are this tree's (VIDCOLOR_WEIGHTS); this tree also with a 1 ms switch interval
-      path=$PWD settings="default;switch interval 1 ms"
+      # the old tree's weights are this tree's (VIDCOLOR_WEIGHTS); this tree also at the interpreter's own switch
+      # interval (5 ms; the run's is 1 ms) and at 0.5 ms
+      path=$PWD settings="default;switch interval 5 ms;switch interval 0.5 ms"
       [ $code = old ] && path=$PWD/$2 settings=default
       PYTHONPATH="$path:$PYTHONPATH" python benchmarks/e2e_contention_ab.py --settings "$settings" --repeats 1 \
         --clip /tmp/clip-1080p.mp4 --json "$results"/e2e-$code-$r.json 2>&1 | tee -a "$results"/cuda-log.txt

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 import vidcolor.model_stage as model_stage
+import vidcolor.pipeline as pipeline
 from vidcolor.chroma_stage import ChromaStage
 from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, synthetic_clip
 from vidcolor.host_memory import keep_large_allocations
@@ -36,15 +37,17 @@ from vidcolor.pipeline import RunOptions
 from vidcolor.predictor import Predictor
 
 # name -> (OpenCV threads (-1: OpenCV's own default, one per core) or None for the stage's (1 on CUDA), flow threads
-# or None for the stage's (4 on CUDA), switch interval in seconds or None, propagate). At commit 2331f83 the stage
-# left OpenCV at its default and took 8 flow threads on a 16-core host; e2e-ab-cuda-h200-*.json were measured there
-# ("default" there is "opencv own threads, flow threads 8" here, "opencv 1 thread" there is "flow threads 8").
+# or None for the stage's (4 on CUDA), the switch interval in seconds while the run streams or None for the run's
+# (pipeline.SWITCH_INTERVAL, 1 ms), propagate). At commit 2331f83 the stage left OpenCV at its default and took 8 flow
+# threads on a 16-core host, and the run kept the interpreter's 5 ms; e2e-ab-cuda-h200-*.json were measured there
+# ("default" there is "opencv own threads, flow threads 8, 5 ms" here, "opencv 1 thread" there "flow threads 8, 5 ms").
 SETTINGS = {
     "default": (None, None, None, True),
     "opencv own threads, flow threads 8": (-1, 8, None, True),
     "flow threads 8": (None, 8, None, True),
     "flow threads 2": (None, 2, None, True),
-    "switch interval 1 ms": (None, None, 0.001, True),
+    "switch interval 5 ms": (None, None, 0.005, True),  # the interpreter's default; the run's is 1 ms since
+    "switch interval 0.5 ms": (None, None, 0.0005, True),
     "no propagation": (None, None, None, False),
 }
 
@@ -67,8 +70,8 @@ def usage() -> tuple[float, int, int]:
 
 def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
     opencv, flow, interval, propagate = SETTINGS[name]
-    default_cv, default_interval = cv2.getNumThreads(), sys.getswitchinterval()
-    sys.setswitchinterval(interval or default_interval)
+    default_cv, default_interval = cv2.getNumThreads(), pipeline.SWITCH_INTERVAL
+    pipeline.SWITCH_INTERVAL = interval or default_interval  # what the run sets while its stages stream
     _Stage.flow_threads, _Stage.opencv_threads = flow, opencv
     try:
         cpu0, vol0, inv0 = usage()
@@ -79,7 +82,7 @@ def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
         cpu1, vol1, inv1 = usage()
     finally:
         cv2.setNumThreads(default_cv)
-        sys.setswitchinterval(default_interval)
+        pipeline.SWITCH_INTERVAL = default_interval
     cpu = cpu1 - cpu0
     return {"fps": fps, "seconds": parts["seconds"], "cpu_seconds": cpu, "cores_busy": cpu / parts["seconds"],
             "voluntary_switches": vol1 - vol0, "involuntary_switches": inv1 - inv0}  # fmt: skip

@@ -256,3 +256,38 @@ def test_avi_with_b_frames_keeps_presentation_order_and_times(tmp_path, ref):
         return rgb_to_l(torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255).mean(dim=(1, 2, 3))
 
     assert np.corrcoef(lightness(a).numpy(), lightness(b).numpy())[0, 1] > 0.99  # same order of frames
+
+
+def test_stages_stream_at_the_short_switch_interval_and_put_it_back(tmp_path, ref):
+    """The stages run with the interpreter's switch interval at SWITCH_INTERVAL (a codec's thread then waits less
+    for the lock beside the model thread), and the caller's own interval is back afterwards, also after a failure."""
+    import sys
+
+    from vidcolor import pipeline
+
+    src = make_video(tmp_path / "in.mp4", frames=5)
+    seen = []
+
+    def watched(**kw):
+        p = tiny_predictor()
+
+        def predict_ab(*a, **k):
+            seen.append(sys.getswitchinterval())
+            if len(seen) > 1 and kw.get("fail"):
+                raise RuntimeError("out of memory, say")
+            return Predictor.predict_ab(p, *a, **k)
+
+        p.predict_ab = predict_ab
+        return p
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        run(src, tmp_path / "out.mp4", ref, factory=watched)
+        assert seen and set(seen) == {pipeline.SWITCH_INTERVAL} != {0.004}
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+        with pytest.raises(VidcolorError):
+            run(src, tmp_path / "out2.mp4", ref, factory=lambda **kw: watched(fail=True))
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+    finally:
+        sys.setswitchinterval(before)

@@ -16,6 +16,7 @@ import json
 import os
 import queue
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,14 @@ if TYPE_CHECKING:  # torch is imported when the predictor is built, after every 
 
 END = object()
 PROGRESS = "progress.json"
+# The interpreter's switch interval while the stages stream (the default is 5 ms). A stage's thread comes back from C
+# (decoding, encoding, the optical flow, torch) several times a frame and must take the interpreter's lock again;
+# beside a thread running Python (the model thread launching kernels) it waits up to the interval each time. Measured
+# (benchmarks/switch_probe.py, 2-core CPU, 640x360 x264 veryfast): decode + encode beside a busy Python thread ran at
+# 35 fps with 5 ms, 148 with 1 ms (484-551 alone), the busy thread keeping 95 % of its speed (87 % at 0.5 ms);
+# `run --fast` unchanged at 640x360 and 1280x720 (switch-interval-run-fast-cpu.json). On a lent H200 (1080p
+# veryfast, whole run, e2e-ab-cuda-h200-1080p.json): 62.3 / 58.7 fps against 46.2 / 57.7 with 5 ms.
+SWITCH_INTERVAL = 0.001
 
 
 @dataclass(frozen=True)
@@ -275,11 +284,15 @@ class VideoJob:
 
     def _stream(self, state: WorkState, skip: int) -> float:
         """Decode from frame ``skip`` on, colour and encode into ``state``'s chunks; returns the seconds it took."""
-        info = self.info
         from vidcolor.model_stage import ModelStage  # imports torch: only now, every argument checked
 
         self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning,
                                 self.options.chunk_frames, self.options.propagate)  # fmt: skip
+        with switch_interval(SWITCH_INTERVAL):
+            return self._run_stages(state, skip)
+
+    def _run_stages(self, state: WorkState, skip: int) -> float:
+        info = self.info
         t0 = time.perf_counter()
         q_frames: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
         q_colour: queue.Queue = queue.Queue(maxsize=2 * self.options.batch)
@@ -304,6 +317,17 @@ class VideoJob:
         if self.errors:
             raise _disk_full(self.errors[0], state) or self.errors[0]
         return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def switch_interval(seconds: float):
+    """The interpreter's switch interval set to ``seconds`` for the block, then put back."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def run_fingerprint(
