@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import torch
 
+import vidcolor.pipeline as pipeline
 from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, in_thread, model_fps
 from vidcolor.host_memory import keep_large_allocations
 from vidcolor.io.encode import EncodeSettings, resolve_codec
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--intervals-ms", default="", help="switch intervals of the whole run, alternated")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     keep_large_allocations()  # as `vidcolor run` does
@@ -41,17 +43,20 @@ def main() -> None:
     encode, _ = resolve_codec(EncodeSettings())
     fmt = plan_planar(probe(args.clip), encode.codec)
     _, lumas, first_rgb = decode_encode_fps(args.clip, fmt, encode, args.frames)
-    model, whole = [], []
+    intervals = [float(x) / 1000 for x in args.intervals_ms.split(",") if x] or [pipeline.SWITCH_INTERVAL]
+    model, whole = [], {f"{i * 1000:g} ms": [] for i in intervals}
     with tempfile.TemporaryDirectory() as tmp:
         write_image(Path(tmp) / "ref.png", first_rgb)
         plan = ReferencePlan((Segment(0, (Path(tmp) / "ref.png",), 0),), "the clip's first frame")
         for _ in range(args.repeats):
             model.append(in_thread(model_fps, ModelStage(predictor, plan, fmt, args.batch), lumas)[0])
-            with tempfile.TemporaryDirectory() as out:
-                whole.append(
-                    end_to_end_fps(predictor, args.clip, len(lumas), first_rgb, Path(out), encode, args.batch)[0]
-                )
-            print(f"model stage {model[-1]:.2f} fps, whole run {whole[-1]:.2f} fps ({whole[-1] / model[-1]:.0%})")
+            for interval, runs in zip(intervals, whole.values(), strict=True):
+                pipeline.stream_switch_interval = lambda device_type, interval=interval: interval  # on any device
+                with tempfile.TemporaryDirectory() as out:
+                    fps, _ = end_to_end_fps(predictor, args.clip, len(lumas), first_rgb, Path(out), encode, args.batch)
+                runs.append(fps)
+                print(f"model stage {model[-1]:.2f} fps, whole run ({interval * 1000:g} ms) {fps:.2f} fps "
+                      f"({fps / model[-1]:.0%})", flush=True)  # fmt: skip
     result = {
         "environment": {
             "device": str(predictor.device),
@@ -63,7 +68,7 @@ def main() -> None:
         "settings": f"size {predictor.size}, batch {args.batch}, {encode.codec} {encode.preset} crf {encode.crf}",
         "model_stage_fps": model,
         "end_to_end_fps": whole,
-        "end_to_end_vs_model_stage": [w / m for w, m in zip(whole, model, strict=True)],
+        "end_to_end_vs_model_stage": {k: [w / m for w, m in zip(v, model, strict=True)] for k, v in whole.items()},
     }
     args.json.write_text(json.dumps(result, indent=2) + "\n")
 

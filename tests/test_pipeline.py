@@ -258,9 +258,10 @@ def test_avi_with_b_frames_keeps_presentation_order_and_times(tmp_path, ref):
     assert np.corrcoef(lightness(a).numpy(), lightness(b).numpy())[0, 1] > 0.99  # same order of frames
 
 
-def test_stages_stream_at_the_short_switch_interval_and_put_it_back(tmp_path, ref):
-    """The stages run with the interpreter's switch interval at SWITCH_INTERVAL (a codec's thread then waits less
-    for the lock beside the model thread), and the caller's own interval is back afterwards, also after a failure."""
+def test_the_switch_interval_is_shortened_on_cuda_only_and_put_back(tmp_path, ref):
+    """On CUDA the stages run with the interpreter's switch interval at SWITCH_INTERVAL (a codec's thread then waits
+    less for the lock beside the model thread); on a CPU they keep the caller's. Either way the caller's own interval
+    is back afterwards, also after a failure."""
     import sys
 
     from vidcolor import pipeline
@@ -268,12 +269,12 @@ def test_stages_stream_at_the_short_switch_interval_and_put_it_back(tmp_path, re
     src = make_video(tmp_path / "in.mp4", frames=5)
     seen = []
 
-    def watched(**kw):
+    def watched(fail=False):
         p = tiny_predictor()
 
         def predict_ab(*a, **k):
             seen.append(sys.getswitchinterval())
-            if len(seen) > 1 and kw.get("fail"):
+            if len(seen) > 1 and fail:
                 raise RuntimeError("out of memory, say")
             return Predictor.predict_ab(p, *a, **k)
 
@@ -283,8 +284,15 @@ def test_stages_stream_at_the_short_switch_interval_and_put_it_back(tmp_path, re
     before = sys.getswitchinterval()
     sys.setswitchinterval(0.004)
     try:
-        run(src, tmp_path / "out.mp4", ref, factory=watched)
-        assert seen and set(seen) == {pipeline.SWITCH_INTERVAL} != {0.004}
+        assert pipeline.stream_switch_interval("cuda") == pipeline.SWITCH_INTERVAL < 0.004
+        assert pipeline.stream_switch_interval("cpu") == pytest.approx(0.004)
+        with pipeline.switch_interval(pipeline.SWITCH_INTERVAL):
+            assert sys.getswitchinterval() == pytest.approx(pipeline.SWITCH_INTERVAL)
+        with pytest.raises(KeyboardInterrupt), pipeline.switch_interval(pipeline.SWITCH_INTERVAL):
+            raise KeyboardInterrupt
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+        run(src, tmp_path / "out.mp4", ref, factory=lambda **kw: watched())
+        assert seen and all(s == pytest.approx(0.004) for s in seen)
         assert sys.getswitchinterval() == pytest.approx(0.004)
         with pytest.raises(VidcolorError):
             run(src, tmp_path / "out2.mp4", ref, factory=lambda **kw: watched(fail=True))

@@ -41,13 +41,14 @@ if TYPE_CHECKING:  # torch is imported when the predictor is built, after every 
 
 END = object()
 PROGRESS = "progress.json"
-# The interpreter's switch interval while the stages stream (the default is 5 ms). A stage's thread comes back from C
-# (decoding, encoding, the optical flow, torch) several times a frame and must take the interpreter's lock again;
-# beside a thread running Python (the model thread launching kernels) it waits up to the interval each time. Measured
-# (benchmarks/switch_probe.py, 2-core CPU, 640x360 x264 veryfast): decode + encode beside a busy Python thread ran at
-# 35 fps with 5 ms, 148 with 1 ms (484-551 alone), the busy thread keeping 95 % of its speed (87 % at 0.5 ms);
-# `run --fast` unchanged at 640x360 and 1280x720 (switch-interval-run-fast-cpu.json). On a lent H200 (1080p
-# veryfast, whole run, e2e-ab-cuda-h200-1080p.json): 62.3 / 58.7 fps against 46.2 / 57.7 with 5 ms.
+# The interpreter's switch interval while the stages stream on CUDA (the default is 5 ms). A stage's thread comes back
+# from C (decoding, encoding, the optical flow, torch) several times a frame and must take the interpreter's lock
+# again; beside a thread running Python (the model thread launching kernels) it waits up to the interval each time.
+# Measured (benchmarks/switch_probe.py, 2-core CPU, 640x360 x264 veryfast): decode + encode beside a busy Python
+# thread ran at 35 fps with 5 ms, 148 with 1 ms (484-551 alone), the busy thread keeping 95 % of its speed; on a lent
+# H200 (1080p veryfast, whole run, e2e-ab-cuda-h200-1080p.json): 62.3 / 58.7 fps against 46.2 / 57.7 with 5 ms. On a
+# CPU the model stage, not the codecs, bounds a run: `run --fast` was unchanged and the default run 91-100 % of its
+# model stage against 95-102 % with 5 ms (model-vs-run-cpu-switch.json), so the CPU keeps the interpreter's own.
 SWITCH_INTERVAL = 0.001
 
 
@@ -288,7 +289,7 @@ class VideoJob:
 
         self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning,
                                 self.options.chunk_frames, self.options.propagate)  # fmt: skip
-        with switch_interval(SWITCH_INTERVAL):
+        with switch_interval(stream_switch_interval(self.model.predictor.device.type)):
             return self._run_stages(state, skip)
 
     def _run_stages(self, state: WorkState, skip: int) -> float:
@@ -317,6 +318,11 @@ class VideoJob:
         if self.errors:
             raise _disk_full(self.errors[0], state) or self.errors[0]
         return time.perf_counter() - t0
+
+
+def stream_switch_interval(device_type: str) -> float:
+    """The switch interval the stages stream with: SWITCH_INTERVAL on CUDA, else the interpreter's current one."""
+    return SWITCH_INTERVAL if device_type == "cuda" else sys.getswitchinterval()
 
 
 @contextlib.contextmanager
