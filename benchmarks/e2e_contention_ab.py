@@ -33,7 +33,6 @@ from vidcolor.host_memory import keep_large_allocations
 from vidcolor.io.encode import EncodeSettings, resolve_codec
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import plan_planar
-from vidcolor.pipeline import RunOptions
 from vidcolor.predictor import Predictor
 
 # name -> (OpenCV threads (-1: OpenCV's own default, one per core) or None for the stage's (1 on CUDA), flow threads
@@ -70,31 +69,24 @@ def usage() -> tuple[float, int, int]:
 
 def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
     opencv, flow, interval, propagate = SETTINGS[name]
-    default_cv, default_interval = cv2.getNumThreads(), pipeline.SWITCH_INTERVAL
-    pipeline.SWITCH_INTERVAL = interval or default_interval  # what the run sets while its stages stream
+    # what the run sets while its stages stream (an older vidcolor, cuda_streaming.sh ab, has no such setting)
+    default_cv, default_interval = cv2.getNumThreads(), getattr(pipeline, "SWITCH_INTERVAL", None)
+    if interval:
+        pipeline.SWITCH_INTERVAL = interval
     _Stage.flow_threads, _Stage.opencv_threads = flow, opencv
     try:
         cpu0, vol0, inv0 = usage()
         with tempfile.TemporaryDirectory() as tmp:
-            global RUN_OPTIONS_PROPAGATE
-            RUN_OPTIONS_PROPAGATE = propagate
-            fps, parts = end_to_end_fps(predictor, clip, frames, first_rgb, Path(tmp), encode, batch)
+            off = {} if propagate else {"propagate": False}  # an older vidcolor (cuda_streaming.sh ab) lacks it
+            fps, parts = end_to_end_fps(predictor, clip, frames, first_rgb, Path(tmp), encode, batch, **off)
         cpu1, vol1, inv1 = usage()
     finally:
         cv2.setNumThreads(default_cv)
-        pipeline.SWITCH_INTERVAL = default_interval
+        if interval:
+            pipeline.SWITCH_INTERVAL = default_interval
     cpu = cpu1 - cpu0
     return {"fps": fps, "seconds": parts["seconds"], "cpu_seconds": cpu, "cores_busy": cpu / parts["seconds"],
             "voluntary_switches": vol1 - vol0, "involuntary_switches": inv1 - inv0}  # fmt: skip
-
-
-RUN_OPTIONS_PROPAGATE = True
-_RunOptions = RunOptions.__init__
-
-
-def _options(self, *args, **kwargs):  # the bench's end_to_end_fps builds its own RunOptions: propagation set here
-    _RunOptions(self, *args, **kwargs)
-    object.__setattr__(self, "propagate", RUN_OPTIONS_PROPAGATE)
 
 
 def main() -> None:
@@ -110,7 +102,6 @@ def main() -> None:
     args = parser.parse_args()
     keep_large_allocations()  # as `vidcolor run` does
     model_stage.ChromaStage = _Stage
-    RunOptions.__init__ = _options
     width, height = (int(x) for x in args.size.split("x"))
     vgg = os.environ.get("VIDCOLOR_VGG", "../shared/weights/vgg19-imagenet-caffe-conv4_1.pth")
     device = "cuda" if torch.cuda.is_available() else "cpu"

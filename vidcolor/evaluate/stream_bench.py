@@ -145,7 +145,9 @@ def model_fps(stage: ModelStage, lumas: list[np.ndarray]) -> tuple[float, float 
     return len(lumas) / seconds, peak
 
 
-def end_to_end_fps(predictor: Predictor, source: Path, frames: int, reference_rgb, tmp: Path, encode, batch):
+def end_to_end_fps(
+    predictor: Predictor, source: Path, frames: int, reference_rgb, tmp: Path, encode, batch, propagate: bool = True
+):
     """(frames per second of the whole `vidcolor run` path (decode, model, encode, audio mux) on ``source``,
     limited to ``frames`` frames when the clip is longer (same work, same reference), {"seconds": all of it,
     "threads_seconds": the three threads alone, without reference preparation and the final mux})."""
@@ -162,7 +164,7 @@ def end_to_end_fps(predictor: Predictor, source: Path, frames: int, reference_rg
         tmp / "e2e-out.mp4",
         plan_references(str(tmp / "ref.png")),
         lambda: predictor,
-        RunOptions(batch=batch, chunk_frames=240, encode=encode),
+        RunOptions(batch=batch, chunk_frames=240, encode=encode, propagate=propagate),
     )
     t0 = time.perf_counter()
     summary = job.run()
