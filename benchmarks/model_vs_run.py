@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import av
 import torch
 
-import vidcolor.pipeline as pipeline
 from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, in_thread, model_fps
 from vidcolor.host_memory import keep_large_allocations
 from vidcolor.io.encode import EncodeSettings, resolve_codec
@@ -43,7 +43,7 @@ def main() -> None:
     encode, _ = resolve_codec(EncodeSettings())
     fmt = plan_planar(probe(args.clip), encode.codec)
     _, lumas, first_rgb = decode_encode_fps(args.clip, fmt, encode, args.frames)
-    intervals = [float(x) / 1000 for x in args.intervals_ms.split(",") if x] or [pipeline.SWITCH_INTERVAL]
+    intervals = [float(x) / 1000 for x in args.intervals_ms.split(",") if x] or [sys.getswitchinterval()]
     model, whole = [], {f"{i * 1000:g} ms": [] for i in intervals}
     with tempfile.TemporaryDirectory() as tmp:
         write_image(Path(tmp) / "ref.png", first_rgb)
@@ -51,7 +51,7 @@ def main() -> None:
         for _ in range(args.repeats):
             model.append(in_thread(model_fps, ModelStage(predictor, plan, fmt, args.batch), lumas)[0])
             for interval, runs in zip(intervals, whole.values(), strict=True):
-                pipeline.stream_switch_interval = lambda device_type, interval=interval: interval  # on any device
+                sys.setswitchinterval(interval)  # while the whole run streams
                 with tempfile.TemporaryDirectory() as out:
                     fps, _ = end_to_end_fps(predictor, args.clip, len(lumas), first_rgb, Path(out), encode, args.batch)
                 runs.append(fps)

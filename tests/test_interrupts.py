@@ -15,7 +15,7 @@ from media import audio_payloads, frame_times, frames_rgb, make_video
 from test_pipeline import ref, run, tiny_predictor  # noqa: F401 - fixture
 
 from vidcolor.errors import VidcolorError
-from vidcolor.io.encode import ChunkWriter
+from vidcolor.io.encoder_process import EncoderProcess
 from vidcolor.pipeline import work_dir_for
 from vidcolor.predictor import Predictor
 
@@ -58,7 +58,7 @@ def test_disk_full_keeps_finished_chunks_and_resume_completes(tmp_path, ref, mon
     src = make_video(tmp_path / "in.mp4", frames=14)
     straight = tmp_path / "straight.mp4"
     run(src, straight, ref, batch=2)
-    original = ChunkWriter.write
+    original = EncoderProcess.write  # the parent side (the child's OSErrors come back as such: test_encoder_process)
     written = []
 
     def fills_the_disk(self, pts, *planes):
@@ -67,7 +67,7 @@ def test_disk_full_keeps_finished_chunks_and_resume_completes(tmp_path, ref, mon
         written.append(pts)
         return original(self, pts, *planes)
 
-    monkeypatch.setattr(ChunkWriter, "write", fills_the_disk)
+    monkeypatch.setattr(EncoderProcess, "write", fills_the_disk)
     out = tmp_path / "out.mp4"
     full = r"no space left on the device \(encoder stage\).*8 frames finished.*--resume"
     with pytest.raises(VidcolorError, match=full):
@@ -75,7 +75,7 @@ def test_disk_full_keeps_finished_chunks_and_resume_completes(tmp_path, ref, mon
     assert not out.exists()
     kept = json.loads((work_dir_for(out) / "progress.json").read_text())["chunks"]
     assert [c["frames"] for c in kept] == [4, 4] and not list(work_dir_for(out).glob(".chunk-*"))
-    monkeypatch.setattr(ChunkWriter, "write", original)  # space is back
+    monkeypatch.setattr(EncoderProcess, "write", original)  # space is back
     summary = run(src, out, ref, batch=2, resume=True)
     assert summary.resumed_from == 8
     a, b = frames_rgb(straight), frames_rgb(out)

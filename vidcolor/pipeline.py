@@ -1,7 +1,8 @@
 """`vidcolor run`: one streaming pass, three threads, bounded queues, memory independent of the film's length.
 
 decoder (input container: demux + decode -> luma planes) -> model (batches -> chroma planes, model_stage.py) ->
-encoder (luma + chroma planes -> chunk files). The source's luma plane goes to the encoder untouched.
+encoder (luma + chroma planes -> chunk files, in a process of its own: io/encoder_process.py). The source's luma
+plane goes to the encoder untouched.
 Each container belongs to one thread. The main thread supervises: it joins with timeouts (so Ctrl-C arrives),
 a shared stop event ends every stage, and the first exception is re-raised naming its stage. Completed chunks are
 recorded in a work folder beside the output, so ``resume`` continues after the last one; when every frame is
@@ -16,7 +17,6 @@ import json
 import os
 import queue
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +28,8 @@ import av
 
 from vidcolor.decode_stage import DecodeStage, FrameRange
 from vidcolor.errors import VidcolorError
-from vidcolor.io.encode import ChunkWriter, EncodeSettings, assemble, output_format, resolve_codec
+from vidcolor.io.encode import EncodeSettings, assemble, output_format, resolve_codec
+from vidcolor.io.encoder_process import EncoderProcess
 from vidcolor.io.media import VideoInfo, probe
 from vidcolor.io.streams import check_or_fail
 from vidcolor.io.yuv import PlanarFormat, plan_planar
@@ -41,15 +42,6 @@ if TYPE_CHECKING:  # torch is imported when the predictor is built, after every 
 
 END = object()
 PROGRESS = "progress.json"
-# The interpreter's switch interval while the stages stream on CUDA (the default is 5 ms). A stage's thread comes back
-# from C (decoding, encoding, the optical flow, torch) several times a frame and must take the interpreter's lock
-# again; beside a thread running Python (the model thread launching kernels) it waits up to the interval each time.
-# Measured (benchmarks/switch_probe.py, 2-core CPU, 640x360 x264 veryfast): decode + encode beside a busy Python
-# thread ran at 35 fps with 5 ms, 148 with 1 ms (484-551 alone), the busy thread keeping 95 % of its speed; on a lent
-# H200 (1080p veryfast, whole run, e2e-ab-cuda-h200-1080p.json): 62.3 / 58.7 fps against 46.2 / 57.7 with 5 ms. On a
-# CPU the model stage, not the codecs, bounds a run: `run --fast` was unchanged and the default run 91-100 % of its
-# model stage against 95-102 % with 5 ms (model-vs-run-cpu-switch.json), so the CPU keeps the interpreter's own.
-SWITCH_INTERVAL = 0.001
 
 
 @dataclass(frozen=True)
@@ -226,34 +218,27 @@ class VideoJob:
             _put(out_q, END, self.stop)
 
     def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo, first: int) -> None:
-        writer = ChunkWriter(state.dir, info, self.encode, self.fmt, first_chunk=len(state.chunks))
-        shot = None
-
-        def close() -> None:
+        def record(name: str, frames: int) -> None:
             nonlocal first
-            name, n = writer.close_chunk()
-            state.add(name, first, n)
-            first += n
+            state.add(name, first, frames)
+            first += frames
 
-        try:  # a chunk ends every chunk_frames frames and at each cut, so a sharded run cuts its chunks alike
+        shot = None
+        with EncoderProcess(state.dir, info, self.encode, self.fmt, len(state.chunks), record) as writer:
+            # a chunk ends every chunk_frames frames and at each cut, so a sharded run cuts its chunks alike
             while (item := _get(in_q, self.stop)) is not END:
                 _index, pts, luma, chroma, number = item
                 if writer.frames and number != shot:
-                    close()
+                    writer.close_chunk()
                 shot = number
                 writer.write(pts, luma, chroma)
                 self.encoded += 1
                 if writer.frames >= self.options.chunk_frames:
-                    close()
+                    writer.close_chunk()
             if self.stop.is_set():
                 writer.abort()
                 return
-            done = writer.close_chunk()
-            if done:
-                state.add(done[0], first, done[1])
-        except BaseException:
-            writer.abort()
-            raise
+            writer.finish()
 
     # ------------------------------------------------------------------ supervisor
     def run(self) -> Summary:
@@ -289,8 +274,7 @@ class VideoJob:
 
         self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning,
                                 self.options.chunk_frames, self.options.propagate)  # fmt: skip
-        with switch_interval(stream_switch_interval(self.model.predictor.device.type)):
-            return self._run_stages(state, skip)
+        return self._run_stages(state, skip)
 
     def _run_stages(self, state: WorkState, skip: int) -> float:
         info = self.info
@@ -318,22 +302,6 @@ class VideoJob:
         if self.errors:
             raise _disk_full(self.errors[0], state) or self.errors[0]
         return time.perf_counter() - t0
-
-
-def stream_switch_interval(device_type: str) -> float:
-    """The switch interval the stages stream with: SWITCH_INTERVAL on CUDA, else the interpreter's current one."""
-    return SWITCH_INTERVAL if device_type == "cuda" else sys.getswitchinterval()
-
-
-@contextlib.contextmanager
-def switch_interval(seconds: float):
-    """The interpreter's switch interval set to ``seconds`` for the block, then put back."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 def run_fingerprint(

@@ -135,12 +135,16 @@ class ChunkWriter:
 
     def write(self, pts: int, luma: np.ndarray, chroma: np.ndarray) -> None:
         """luma (H, W) and chroma (2, h, w) codes of the planar format: no conversion on the way to the encoder."""
-        if self.container is None:
-            self._open()
         try:
             frame = planar_frame(luma, chroma, self.fmt)
         except ValueError as exc:
             raise VidcolorError(f"internal: {exc}") from None
+        self.write_frame(pts, frame)
+
+    def write_frame(self, pts: int, frame: av.VideoFrame) -> None:
+        """A frame already in the planar format (io.yuv.planar_frame), shown at ``pts``."""
+        if self.container is None:
+            self._open()
         frame.pts, frame.time_base = pts, self.info.time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)

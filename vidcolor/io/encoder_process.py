@@ -1,0 +1,332 @@
+"""The encoder of `vidcolor run` in a process of its own (torch-free): planes in through shared memory, chunks out.
+
+Why a process: the encoder is driven from Python once per frame (frame, encode, mux), and each time it comes back
+from FFmpeg it must take the interpreter's lock again, which the model thread holds while it launches kernels. On
+a lent H200 the whole run reached 55-67 % of decode + encode alone at 1080p with the encoder as a thread. A process
+has its own lock (and its own heap for the codec's buffers).
+
+Frames cross in a ring of ``slots`` frame-sized slots of shared memory (a memfd on Linux, a temporary file
+elsewhere, mapped on both sides): the parent copies a frame's planes into a free slot and sends the slot's number;
+the child copies them into the encoder's frame, hands the slot back at once and encodes. Commands and replies are
+pickled tuples on the child's stdin and stdout (its stdout proper goes to stderr, so nothing stray can break the
+protocol). Replies: ("free", slot), ("chunk", file name, frames) once a chunk file is complete, ("error", ...)
+before the child ends on a failure, ("done",) when it ends. The child ignores Ctrl-C (the parent decides: it sends
+"abort", or its end closes the pipe, which aborts too) and never leaves a partial chunk behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import mmap
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from vidcolor.errors import VidcolorError
+from vidcolor.io.encode import ChunkWriter, EncodeSettings
+from vidcolor.io.media import VideoInfo
+from vidcolor.io.yuv import PlanarFormat, planar_frame
+
+RING_BYTES = 256 << 20  # at most this much shared memory; at least two slots whatever the frame size
+
+
+def frame_bytes(fmt: PlanarFormat) -> int:
+    """Bytes of one frame's planes: luma (H, W) then chroma (2, h, w), of ``fmt.dtype``."""
+    h, w = fmt.chroma_shape
+    return (fmt.height * fmt.width + 2 * h * w) * np.dtype(fmt.dtype).itemsize
+
+
+def slot_planes(ring, slot: int, fmt: PlanarFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Views of slot ``slot`` of ``ring`` (a buffer of whole slots): luma (H, W) and chroma (2, h, w)."""
+    size, dtype = frame_bytes(fmt), np.dtype(fmt.dtype)
+    luma_count = fmt.height * fmt.width
+    luma = np.frombuffer(ring, dtype, luma_count, slot * size).reshape(fmt.height, fmt.width)
+    chroma_offset = slot * size + luma_count * dtype.itemsize
+    chroma = np.frombuffer(ring, dtype, size // dtype.itemsize - luma_count, chroma_offset)
+    return luma, chroma.reshape(2, *fmt.chroma_shape)
+
+
+def error_reply(exc: BaseException) -> tuple:
+    """A child's failure as a picklable reply that ``raise_reply`` turns back into the same kind of error."""
+    if isinstance(exc, VidcolorError):
+        return ("error", "vidcolor", str(exc))
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return ("error", "os", exc.errno, exc.strerror or str(exc), exc.filename)
+    return ("error", "other", f"{type(exc).__name__}: {exc}")
+
+
+def raise_reply(reply: tuple) -> None:
+    """Raise the error an ``error_reply`` describes: an OSError keeps its errno (a full disk stays recognisable)."""
+    kind = reply[1]
+    if kind == "vidcolor":
+        raise VidcolorError(reply[2])
+    if kind == "os":
+        raise OSError(*reply[2:5]) if reply[4] is not None else OSError(reply[2], reply[3])
+    raise RuntimeError(reply[2])
+
+
+def _ring_file(size: int) -> tuple[int, str | None]:
+    """A file of ``size`` bytes for the ring: (fd, None) for an anonymous memfd (Linux), else (fd, its path)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("vidcolor-encoder-ring")
+        path = None
+    else:
+        fd, path = tempfile.mkstemp(prefix="vidcolor-ring-")
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, size)  # the memory is taken now: ENOSPC/ENOMEM here, not SIGBUS later
+        else:
+            os.ftruncate(fd, size)
+    except OSError:
+        os.close(fd)
+        if path:
+            os.unlink(path)
+        raise
+    return fd, path
+
+
+def _child_env() -> dict[str, str]:
+    """The environment with this process's own vidcolor first on the child's path (whatever folder it runs in)."""
+    import vidcolor
+
+    home = str(Path(vidcolor.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": home + (os.pathsep + path if path else "")}
+
+
+class EncoderProcess:
+    """ChunkWriter's work (io/encode.py) in a child process. ``on_chunk(file name, frames)`` is called, in the
+    caller's thread and in order, for each chunk the child has finished. Use as a context manager: leaving it on
+    an exception aborts (the current chunk is dropped, finished ones are still reported)."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        info: VideoInfo,
+        settings: EncodeSettings,
+        fmt: PlanarFormat,
+        first_chunk: int = 0,
+        on_chunk: Callable[[str, int], None] | None = None,
+        ring_bytes: int = RING_BYTES,
+    ) -> None:
+        self.fmt, self.on_chunk = fmt, on_chunk
+        self.frames = 0  # frames sent into the current chunk
+        self.slots = max(2, min(8, ring_bytes // frame_bytes(fmt)))
+        size = self.slots * frame_bytes(fmt)
+        self._fd, path = _ring_file(size)
+        self._ring = mmap.mmap(self._fd, size)
+        self._free = list(range(self.slots))
+        self._done = False
+        where = path if path else self._fd
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-P", "-m", "vidcolor.io.encoder_process"],  # -P: not the working folder's
+                env=_child_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                pass_fds=() if path else (self._fd,),
+                close_fds=True,
+            )
+        except OSError as exc:
+            self._release(path)
+            raise VidcolorError(f"cannot start the encoder process ({exc.strerror or exc})") from None
+        self._path = path
+        self._send(("setup", str(work_dir), info, settings, fmt, first_chunk, self.slots, where))
+        self._expect("ready")
+        if path:  # both sides have it mapped: the name is no longer needed (POSIX keeps the memory)
+            self._unlink_path()
+
+    # ------------------------------------------------------------------ protocol
+    def _send(self, message: tuple) -> None:
+        try:
+            pickle.dump(message, self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError) and exc.errno != errno.EPIPE:
+                raise
+            self._reply()  # the child ended: its last reply says why
+            raise self._ended() from None
+
+    def _reply(self) -> tuple:
+        """The child's next reply: a freed slot is taken back, a chunk report goes to ``on_chunk``, an error is
+        raised."""
+        try:
+            reply = pickle.load(self._proc.stdout)
+        except (EOFError, pickle.UnpicklingError, OSError):
+            raise self._ended() from None
+        if reply[0] == "error":
+            self._done = True
+            raise_reply(reply)
+        if reply[0] == "free":
+            self._free.append(reply[1])
+        elif reply[0] == "chunk" and self.on_chunk:
+            self.on_chunk(reply[1], reply[2])
+        return reply
+
+    def _expect(self, kind: str) -> tuple:
+        while (reply := self._reply())[0] != kind:
+            pass
+        return reply
+
+    def _ended(self) -> VidcolorError:
+        self._done = True
+        code = self._proc.wait()
+        return VidcolorError(f"the encoder process ended unexpectedly (exit status {code})")
+
+    # ------------------------------------------------------------------ ChunkWriter's interface
+    def write(self, pts: int, luma: np.ndarray, chroma: np.ndarray) -> None:
+        """luma (H, W) and chroma (2, h, w) codes of the planar format; copied into a slot before it returns."""
+        while not self._free:
+            self._expect("free")
+        slot = self._free.pop()
+        ring_luma, ring_chroma = slot_planes(self._ring, slot, self.fmt)
+        if luma.shape != ring_luma.shape or chroma.shape != ring_chroma.shape:
+            raise VidcolorError(f"internal: planes {luma.shape} + {chroma.shape} do not fit {self.fmt.pix_fmt}")
+        np.copyto(ring_luma, luma)
+        np.copyto(ring_chroma, chroma)
+        del ring_luma, ring_chroma  # no view outlives the call (the ring is unmapped at the end)
+        self._send(("frame", slot, pts))
+        self.frames += 1
+
+    def close_chunk(self) -> None:
+        """Finish the current chunk; the child reports it through ``on_chunk`` when its file is complete."""
+        if self.frames:
+            self._send(("close",))
+            self.frames = 0
+
+    def finish(self) -> None:
+        """Close the last chunk, wait until every chunk is reported, end the child."""
+        self.close_chunk()
+        self._send(("end",))
+        self._expect("done")
+        self._done = True
+        self._proc.wait()
+
+    def abort(self) -> None:
+        """Drop the current chunk; chunks the child already finished are still reported. Never raises."""
+        if not self._done:
+            self._done = True
+            try:
+                self._send(("abort",))
+                while self._reply()[0] != "done":
+                    pass
+            except (VidcolorError, OSError, RuntimeError):
+                pass
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def close(self) -> None:
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        self._release(self._path)
+
+    def _unlink_path(self) -> None:
+        try:
+            os.unlink(self._path)
+        except OSError:
+            pass
+        self._path = None
+
+    def _release(self, path: str | None) -> None:
+        if getattr(self, "_ring", None) is not None:
+            with contextlib.suppress(BufferError):  # a view still held somewhere: unmapped when it goes
+                self._ring.close()
+            self._ring = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if path:
+            self._path = path
+            self._unlink_path()
+
+    def __enter__(self) -> EncoderProcess:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            if exc_info[0] is not None or not self._done:
+                self.abort()
+        finally:
+            self.close()
+
+
+# ---------------------------------------------------------------------- the child
+def _open_ring(where: int | str, size: int) -> mmap.mmap:
+    if isinstance(where, int):
+        return mmap.mmap(where, size)
+    with open(where, "r+b") as f:
+        return mmap.mmap(f.fileno(), size)
+
+
+def serve(commands, replies) -> None:
+    """The child's loop: commands from ``commands``, replies to ``replies`` (binary files)."""
+
+    def reply(message: tuple) -> None:
+        pickle.dump(message, replies, protocol=pickle.HIGHEST_PROTOCOL)
+        replies.flush()
+
+    writer = None
+    try:
+        _, work_dir, info, settings, fmt, first_chunk, slots, where = pickle.load(commands)
+        ring = _open_ring(where, slots * frame_bytes(fmt))
+        writer = ChunkWriter(Path(work_dir), info, settings, fmt, first_chunk)
+        reply(("ready",))
+        while True:
+            try:
+                command = pickle.load(commands)
+            except EOFError:  # the parent is gone
+                command = ("abort",)
+            if command[0] == "frame":
+                _, slot, pts = command
+                frame = planar_frame(*slot_planes(ring, slot, fmt), fmt)  # a copy: the slot is free again
+                reply(("free", slot))
+                writer.write_frame(pts, frame)
+            elif command[0] == "close":
+                done = writer.close_chunk()
+                if done:
+                    reply(("chunk", *done))
+            elif command[0] == "end":
+                done = writer.close_chunk()
+                if done:
+                    reply(("chunk", *done))
+                reply(("done",))
+                return
+            else:  # abort
+                writer.abort()
+                reply(("done",))
+                return
+    except BaseException as exc:  # noqa: BLE001 - told to the parent, which raises it in its encoder stage
+        if writer is not None:
+            writer.abort()
+        try:
+            reply(error_reply(exc))
+        except OSError:
+            pass
+
+
+def main() -> None:
+    from vidcolor.host_memory import keep_large_allocations
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    keep_large_allocations()
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, not into the replies
+    serve(sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    main()
