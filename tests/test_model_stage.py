@@ -2,15 +2,16 @@
 does, and a batch split after running out of GPU memory colours it as the whole batch would have."""
 
 import av
+import cv2
 import numpy as np
 import pytest
 from conftest import tiny_predictor
 from media import make_planar_video
 from PIL import Image
 
-from vidcolor.chroma_stage import ChromaStage
+from vidcolor.chroma_stage import ChromaStage, area_factor
 from vidcolor.io.media import probe
-from vidcolor.io.yuv import frame_luma, plan_planar
+from vidcolor.io.yuv import PlanarFormat, frame_luma, plan_planar
 from vidcolor.model_stage import ModelStage
 from vidcolor.refs import ReferencePlan, Segment
 
@@ -83,3 +84,23 @@ def test_without_the_propagation_nothing_is_planned_and_no_batch_waits(clip):
     fmt = clip[0]
     stage = ChromaStage(tiny_predictor(), fmt, propagate=False, lookahead=1)
     assert stage.lookahead == 0 and stage.plan([clip[1][0]], None) is None
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "factor"),
+    [(1080, 1920, 4), (2160, 3840, 8), (720, 1280, 2), (480, 854, 1), (1081, 1919, 1), (64, 96, 1)],
+)
+def test_gray_for_the_flow_takes_whole_area_steps_and_stays_close(height, width, factor):
+    predictor = tiny_predictor()
+    predictor.size = 256
+    fmt = PlanarFormat(width, height, 8, False, 1, 1 if height % 2 or width % 2 else 2, 8)
+    stage = ChromaStage(predictor, fmt)
+    assert area_factor(height, width, *stage.gray_shape) == stage.gray_factor == factor
+    y, x = np.mgrid[0:height, 0:width]
+    plane = (120 + 90 * np.sin(x * 120 / width) * np.cos(y * 90 / height)).astype(np.uint8)  # ~20 px waves at 256
+    hs, ws = stage.gray_shape
+    direct = stage.gray_table[cv2.resize(plane, (ws, hs), interpolation=cv2.INTER_AREA)]
+    gray = stage.gray(plane)
+    assert gray.shape == (hs, ws) and gray.dtype == np.uint8
+    diff = np.abs(gray.astype(int) - direct)
+    assert diff.mean() < 1.0 and (factor > 1 or diff.max() == 0)

@@ -17,19 +17,26 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import torch
 
 from vidcolor.chroma import YCbCr, chroma_planes, luma_l_table
+from vidcolor.config import PropagationConfig
 from vidcolor.io.yuv import PlanarFormat
 from vidcolor.motion import gray_u8
 from vidcolor.predictor import Predictor, Reference, working_shape
 from vidcolor.propagation import Plan, Propagation
 
 RING_DEPTH = 4  # pinned buffers per shape: more than the batches in flight plus the one being filled
+# On CUDA the host's optical flow bounds the model stage (its plan alone ran at 173 fps at 1080p with 8 threads on a
+# 16-core H200 host, the whole stage at 180): there DIS stops one pyramid level above the working size. One core of
+# the 2-core dev machine: 2.9 against 11.3 ms per frame; DAVIS dev set, all frames: propagated 32.785 against
+# 32.832 dB, CDC 0.00098 both (benchmarks/results/flow-ab-davis-cpu-finest1.json). The CPU, where the networks
+# bound a run, keeps the finest flow.
+CUDA_FLOW = {"finest_scale": 1}
 
 
 class _PinnedRing:
@@ -79,6 +86,17 @@ def _signed(luma: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(luma).view(np.int16) if luma.dtype == np.uint16 else luma
 
 
+def area_factor(height: int, width: int, hs: int, ws: int) -> int:
+    """The largest whole k >= 2 that divides both sides of a (height, width) plane with the plane still at least
+    k times (hs, ws), else 1. OpenCV's area resize takes a fast path for whole factors only: scaling 1920x1080 to
+    455x256 directly took 2.1 ms on one core of the 2-core dev machine, by 4 to 480x270 then bilinearly 0.57 ms
+    (mean difference 0.23 of 255)."""
+    for k in range(min(height // hs, width // ws), 1, -1):
+        if height % k == 0 and width % k == 0:
+            return k
+    return 1
+
+
 class ChromaStage:
     def __init__(
         self,
@@ -87,23 +105,27 @@ class ChromaStage:
         propagate: bool = True,
         lookahead: int | None = None,
         flow_threads: int | None = None,
+        flow: PropagationConfig | None = None,
     ) -> None:
         """``propagate``: carry colours along the motion from batch to batch (frames must come in display order;
         ``restarts`` say where a shot or a chunk starts). ``lookahead``: batches whose plan may be made ahead, in
         a thread; ``flow_threads``: the plan's threads (defaults: on CUDA 1 batch ahead and 4 threads; on the CPU,
-        where the networks have the cores, in line and one)."""
+        where the networks have the cores, in line and one). ``flow``: the propagation's settings (default: the
+        config's, on CUDA with ``CUDA_FLOW``)."""
         self.predictor, self.fmt = predictor, fmt
         self.spec = YCbCr.for_colorspace(fmt.colorspace, fmt.bits, fmt.full_range, fmt.subsampling)
         table = luma_l_table(self.spec)  # luma code -> L
         self.l_table = table.to(predictor.device)
         self.gray_table = gray_u8(table.numpy()) if propagate else None  # luma code -> gray for the flow
         self.gray_shape = working_shape(fmt.height, fmt.width, predictor.size)  # the flow's frames (h, w)
+        self.gray_factor = area_factor(fmt.height, fmt.width, *self.gray_shape)
         self.cuda = predictor.device.type == "cuda"
         # On CUDA the optical flow is the host's largest share of the model stage: 4 threads (measured on a 16-core
         # H200 host, whole run at 1080p and 4K: 4 beat 8 and 2; benchmarks/results/e2e-ab-cuda-h200-*.json).
         if flow_threads is None:
             flow_threads = min(4, os.cpu_count() or 1) if self.cuda else 1
-        self.propagation = Propagation(threads=flow_threads, pin=self.cuda) if propagate else None
+        flow = flow or (replace(PropagationConfig(), **CUDA_FLOW) if self.cuda else PropagationConfig())
+        self.propagation = Propagation(flow, threads=flow_threads, pin=self.cuda) if propagate else None
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
         self.lookahead = (1 if self.cuda else 0) if lookahead is None else lookahead
         self.lookahead = self.lookahead if propagate else 0  # nothing to plan: no batch waits for the next
@@ -134,6 +156,10 @@ class ChromaStage:
     def gray(self, plane: np.ndarray) -> np.ndarray:
         """A luma plane -> gray uint8 (h, w) at the working size (the propagation's optical flow)."""
         hs, ws = self.gray_shape
+        k = self.gray_factor
+        if k > 1:  # OpenCV's area resize by a whole factor, then a small bilinear step: 4x cheaper at 1080p
+            plane = cv2.resize(plane, (plane.shape[1] // k, plane.shape[0] // k), interpolation=cv2.INTER_AREA)
+            return self.gray_table[cv2.resize(plane, (ws, hs), interpolation=cv2.INTER_LINEAR)]
         return self.gray_table[cv2.resize(plane, (ws, hs), interpolation=cv2.INTER_AREA)]
 
     def plan(
