@@ -8,6 +8,7 @@
 #   run(command="bash benchmarks/cuda_streaming.sh", carry=[".whl"])
 # An A/B of this tree against an older commit: git archive REV vidcolor | tar -x -C .old (ignored), then
 #   run(command="bash benchmarks/cuda_streaming.sh ab .old", carry=[".whl", ".old"])
+# This tree's settings (e2e_contention_ab.py) with the benches: run(command="bash benchmarks/cuda_streaming.sh e2e")
 set -uo pipefail
 source benchmarks/device_setup.sh install
 set +e
@@ -18,23 +19,37 @@ bench() { python -m vidcolor bench --sizes "" --stream-dtypes bf16 "$@" 2>&1 | t
 if [ "${1:-all}" = ab ]; then
   # `ab OLD`: this tree against an older one (OLD: a folder holding its vidcolor/, carried): CUDA tests of the parts
   # changed, the 1080p bench, the whole run at 1080p veryfast alternating new/old twice on one clip (the new one
-  # also with a 5 and a 0.5 ms switch interval), then 4K if time is left (about 4.5 minutes; a file under $OUT each)
+  # also with the finest flow and a 5 ms switch interval), then 4K if time is left (about 4 minutes; a file each)
   export VIDCOLOR_WEIGHTS="$PWD/weights"
-  timeout 90 python -m pytest tests/test_cuda.py tests/test_propagation.py tests/test_model_stage.py tests/test_chroma.py \
+  timeout 90 python -m pytest tests/test_cuda.py tests/test_encoder_process.py tests/test_model_stage.py tests/test_pipeline.py \
     -q -p no:cacheprovider -rs 2>&1 | tail -15 | tee "$results"/cuda-pytest.txt
   bench --stream-sizes 1920x1080 --stream-batch 8 --preset veryfast --clip-frames 480 \
     --json "$results"/bench-cuda-1080p-veryfast.json
   for r in 1 2; do
     for code in new old; do
-      # the old tree's weights are this tree's (VIDCOLOR_WEIGHTS); this tree also at the interpreter's own switch
-      # interval (5 ms; the run's is 1 ms) and at 0.5 ms
-      path=$PWD settings="default;switch interval 5 ms;switch interval 0.5 ms"
+      # the old tree's weights are this tree's (VIDCOLOR_WEIGHTS); this tree also with the CPU's finest flow (scale 0;
+      # CUDA's is 1) and at the interpreter's own switch interval (5 ms; the run's is 1 ms)
+      path=$PWD settings="default;flow finest scale 0;switch interval 5 ms"
       [ $code = old ] && path=$PWD/$2 settings=default
       PYTHONPATH="$path:$PYTHONPATH" python benchmarks/e2e_contention_ab.py --settings "$settings" --repeats 1 \
         --clip /tmp/clip-1080p.mp4 --json "$results"/e2e-$code-$r.json 2>&1 | tee -a "$results"/cuda-log.txt
     done
   done
   [ $SECONDS -lt 230 ] && bench --stream-sizes 3840x2160 --stream-batch 8 --preset ultrafast --clip-frames 240 \
+    --json "$results"/bench-cuda-4k-ultrafast.json
+  exit 0
+fi
+if [ "${1:-all}" = e2e ]; then
+  # `e2e`: CUDA tests of the parts changed, the 1080p bench, the whole run at 1080p veryfast under a few settings
+  # (interleaved, twice, with decode alone and the encoder process alone beside), then 4K (about 3.5 minutes)
+  export VIDCOLOR_WEIGHTS="$PWD/weights"
+  timeout 90 python -m pytest tests/test_cuda.py tests/test_encoder_process.py tests/test_model_stage.py \
+    tests/test_pipeline.py tests/test_interrupts.py -q -p no:cacheprovider -rs 2>&1 | tail -15 | tee "$results"/cuda-pytest.txt
+  bench --stream-sizes 1920x1080 --stream-batch 8 --preset veryfast --clip-frames 480 \
+    --json "$results"/bench-cuda-1080p-veryfast.json
+  python benchmarks/e2e_contention_ab.py --settings "default;switch interval 1 ms;flow threads 2;flow threads 8" \
+    --repeats 2 --clip /tmp/clip-1080p.mp4 --json "$results"/e2e-ab.json 2>&1 | tee -a "$results"/cuda-log.txt
+  [ $SECONDS -lt 220 ] && bench --stream-sizes 3840x2160 --stream-batch 8 --preset ultrafast --clip-frames 240 \
     --json "$results"/bench-cuda-4k-ultrafast.json
   exit 0
 fi

@@ -1,10 +1,12 @@
 """What holds `run` under decode + encode on a many-core CUDA host (issue 12): the whole run's path
 (stream_bench.end_to_end_fps, as `vidcolor bench` times it) on one synthetic clip under settings that change how the
 host's cores and the GIL are shared: OpenCV's own worker threads (its pool spins between calls, beside x264's
-threads), the propagation's flow threads, the interpreter's switch interval, and no propagation at all. Each row
+threads), the propagation's flow threads and finest flow scale, the interpreter's switch interval, and no
+propagation at all. Each row
 keeps the process's CPU seconds and context switches over the run, so a CPU-bound run (cores saturated) is told
 from a serialised one (cores idle, threads waiting). Settings are interleaved over the repeats; decode + encode
-alone is measured at the start, middle and end (the host's speed drifts).
+alone, decode alone and the encoder process alone are measured at the start, middle and end (the host's speed
+drifts).
 
     python benchmarks/e2e_contention_ab.py --size 1920x1080 --frames 480 --preset veryfast --json e2e-ab.json
 """
@@ -26,38 +28,42 @@ import numpy as np
 import torch
 
 import vidcolor.model_stage as model_stage
-import vidcolor.pipeline as pipeline
 from vidcolor.chroma_stage import ChromaStage
+from vidcolor.config import PropagationConfig
 from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, synthetic_clip
 from vidcolor.host_memory import keep_large_allocations
 from vidcolor.io.encode import EncodeSettings, resolve_codec
 from vidcolor.io.media import probe
-from vidcolor.io.yuv import plan_planar
+from vidcolor.io.yuv import frame_luma, plan_planar
 from vidcolor.predictor import Predictor
 
 # name -> (OpenCV threads (-1: OpenCV's own default, one per core) or None for the stage's (1 on CUDA), flow threads
-# or None for the stage's (4 on CUDA), the switch interval in seconds while the run streams or None for the run's
-# (pipeline.SWITCH_INTERVAL, 1 ms), propagate). At commit 2331f83 the stage left OpenCV at its default and took 8 flow
-# threads on a 16-core host, and the run kept the interpreter's 5 ms; e2e-ab-cuda-h200-*.json were measured there
-# ("default" there is "opencv own threads, flow threads 8, 5 ms" here, "opencv 1 thread" there "flow threads 8, 5 ms").
+# or None for the stage's (4 on CUDA), the switch interval in seconds while the run streams or None for the
+# interpreter's (5 ms), propagate, the flow's finest DIS scale or None for the stage's (1 on CUDA: CUDA_FLOW)).
+# At commit 2331f83 the stage left OpenCV at its default and took 8 flow threads on a 16-core host; e2e-ab-cuda-h200-*
+# .json were measured there ("default" there is "opencv own threads, flow threads 8" here). From b3fccbe until the
+# encoder moved into its own process the run itself set 1 ms on CUDA: "default" at those commits is "switch interval
+# 1 ms" here.
 SETTINGS = {
-    "default": (None, None, None, True),
-    "opencv own threads, flow threads 8": (-1, 8, None, True),
-    "flow threads 8": (None, 8, None, True),
-    "flow threads 2": (None, 2, None, True),
-    "switch interval 5 ms": (None, None, 0.005, True),  # the interpreter's default; the run's is 1 ms since
-    "switch interval 0.5 ms": (None, None, 0.0005, True),
-    "no propagation": (None, None, None, False),
+    "default": (None, None, None, True, None),
+    "opencv own threads, flow threads 8": (-1, 8, None, True, None),
+    "flow threads 8": (None, 8, None, True, None),
+    "flow threads 2": (None, 2, None, True, None),
+    "switch interval 1 ms": (None, None, 0.001, True, None),
+    "switch interval 0.5 ms": (None, None, 0.0005, True, None),
+    "no propagation": (None, None, None, False, None),
+    "flow finest scale 0": (None, None, None, True, 0),  # the CPU's (and every device's before CUDA_FLOW)
 }
 
 
 class _Stage(ChromaStage):
     flow_threads: int | None = None
-
     opencv_threads: int | None = None
+    finest_scale: int | None = None
 
     def __init__(self, predictor, fmt, propagate=True, lookahead=None, flow_threads=None):
-        super().__init__(predictor, fmt, propagate, lookahead, flow_threads or self.flow_threads)
+        extra = {} if self.finest_scale is None else {"flow": PropagationConfig(finest_scale=self.finest_scale)}
+        super().__init__(predictor, fmt, propagate, lookahead, flow_threads or self.flow_threads, **extra)
         if self.opencv_threads is not None:  # after the stage's own choice
             cv2.setNumThreads(self.opencv_threads)
 
@@ -68,12 +74,11 @@ def usage() -> tuple[float, int, int]:
 
 
 def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
-    opencv, flow, interval, propagate = SETTINGS[name]
-    # what the run sets while its stages stream (an older vidcolor, cuda_streaming.sh ab, has no such setting)
-    default_cv, default_interval = cv2.getNumThreads(), getattr(pipeline, "SWITCH_INTERVAL", None)
-    if interval:
-        pipeline.SWITCH_INTERVAL = interval
-    _Stage.flow_threads, _Stage.opencv_threads = flow, opencv
+    opencv, flow, interval, propagate, finest = SETTINGS[name]
+    default_cv, default_interval = cv2.getNumThreads(), sys.getswitchinterval()
+    if interval:  # while the whole run streams
+        sys.setswitchinterval(interval)
+    _Stage.flow_threads, _Stage.opencv_threads, _Stage.finest_scale = flow, opencv, finest
     try:
         cpu0, vol0, inv0 = usage()
         with tempfile.TemporaryDirectory() as tmp:
@@ -82,11 +87,39 @@ def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
         cpu1, vol1, inv1 = usage()
     finally:
         cv2.setNumThreads(default_cv)
-        if interval:
-            pipeline.SWITCH_INTERVAL = default_interval
+        sys.setswitchinterval(default_interval)
     cpu = cpu1 - cpu0
     return {"fps": fps, "seconds": parts["seconds"], "cpu_seconds": cpu, "cores_busy": cpu / parts["seconds"],
             "voluntary_switches": vol1 - vol0, "involuntary_switches": inv1 - inv0}  # fmt: skip
+
+
+def decode_alone_fps(clip: Path, fmt, frames: int) -> float:
+    """The decoder's share alone: decode -> luma planes (frame threads, as the run's decoder)."""
+    t0, count = time.perf_counter(), 0
+    with av.open(str(clip)) as src:
+        stream = src.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in src.decode(stream):
+            frame_luma(frame, fmt)
+            count += 1
+            if count >= frames:
+                break
+    return count / (time.perf_counter() - t0)
+
+
+def encoder_alone_fps(clip: Path, fmt, encode, lumas) -> float | None:
+    """The encoder's share alone: the run's encoder process fed planes from memory as fast as it takes them."""
+    try:
+        from vidcolor.io.encoder_process import EncoderProcess
+    except ImportError:  # an older vidcolor (cuda_streaming.sh ab) encodes in a thread
+        return None
+    neutral = np.full((2, *fmt.chroma_shape), 1 << (fmt.bits - 1), fmt.dtype)
+    with tempfile.TemporaryDirectory() as tmp, EncoderProcess(Path(tmp), probe(clip), encode, fmt) as writer:
+        t0 = time.perf_counter()
+        for i, luma in enumerate(lumas):
+            writer.write(i, luma, neutral)
+        writer.finish()
+        return len(lumas) / (time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -123,6 +156,12 @@ def main() -> None:
             io = {"fps": io_fps, "cores_busy": (usage()[0] - cpu0) / (time.perf_counter() - t0)}
             rows.setdefault("decode+encode alone", []).append(io)
             print(f"decode+encode alone: {io_fps:.1f} fps, {io['cores_busy']:.1f} cores busy", flush=True)
+            parts = {"decode alone": decode_alone_fps(clip, fmt, args.frames)}
+            parts["encoder process alone"] = encoder_alone_fps(clip, fmt, encode, lumas)
+            for name, fps in parts.items():
+                if fps is not None:
+                    rows.setdefault(name, []).append({"fps": fps})
+                    print(f"{name}: {fps:.1f} fps", flush=True)
             del lumas
             if r == args.repeats:
                 break
@@ -149,7 +188,9 @@ def main() -> None:
         "batch": args.batch,
         "dtype": str(predictor.amp_dtype or torch.float32).removeprefix("torch."),
         "settings": {
-            k: dict(zip(("opencv_threads", "flow_threads", "switch_interval", "propagate"), v, strict=True))
+            k: dict(
+                zip(("opencv_threads", "flow_threads", "switch_interval", "propagate", "finest_scale"), v, strict=True)
+            )
             for k, v in SETTINGS.items()
             if k in names
         },  # fmt: skip
