@@ -90,7 +90,8 @@ def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
         sys.setswitchinterval(default_interval)
     cpu = cpu1 - cpu0
     return {"fps": fps, "seconds": parts["seconds"], "cpu_seconds": cpu, "cores_busy": cpu / parts["seconds"],
-            "voluntary_switches": vol1 - vol0, "involuntary_switches": inv1 - inv0}  # fmt: skip
+            "voluntary_switches": vol1 - vol0, "involuntary_switches": inv1 - inv0,
+            "waits": parts.get("waits")}  # fmt: skip
 
 
 def decode_alone_fps(clip: Path, fmt, frames: int) -> float:
@@ -168,8 +169,9 @@ def main() -> None:
             for name in names:
                 row = one(name, predictor, clip, args.frames, first_rgb, encode, args.batch)
                 rows.setdefault(name, []).append(row)
+                waits = ", ".join(f"{k} {v:.2f} s" for k, v in (row["waits"] or {}).items())
                 print(f"{name}: {row['fps']:.1f} fps, {row['cores_busy']:.1f} cores busy, "
-                      f"{row['voluntary_switches']} voluntary switches", flush=True)  # fmt: skip
+                      f"{row['voluntary_switches']} voluntary switches; waits: {waits}", flush=True)  # fmt: skip
     result = {
         "environment": {
             "device": torch.cuda.get_device_name() if device == "cuda" else device,

@@ -4,6 +4,7 @@ carried back as the same errors, nothing left behind."""
 import errno
 import os
 import signal
+import time
 
 import av
 import numpy as np
@@ -146,3 +147,13 @@ def test_the_child_ignores_ctrl_c_and_aborts_when_the_parent_is_gone(tmp_path):
     assert writer._proc.wait(timeout=30) == 0
     writer.close()
     assert not list(tmp_path.glob("*chunk*"))  # the unfinished chunk is not left behind
+
+
+def test_the_child_tells_its_idle_and_busy_time(tmp_path):
+    info, fmt = _format(tmp_path)
+    with EncoderProcess(tmp_path, info, LOSSLESS, fmt) as writer:
+        writer.write(0, *_planes(fmt, 0))
+        time.sleep(0.3)
+        writer.write(1, *_planes(fmt, 1))
+        writer.finish()
+    assert writer.child_idle >= 0.25 and writer.child_busy > 0 and writer.waited == 0  # 8 slots: never full

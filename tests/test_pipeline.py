@@ -256,3 +256,27 @@ def test_avi_with_b_frames_keeps_presentation_order_and_times(tmp_path, ref):
         return rgb_to_l(torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255).mean(dim=(1, 2, 3))
 
     assert np.corrcoef(lightness(a).numpy(), lightness(b).numpy())[0, 1] > 0.99  # same order of frames
+
+
+def test_the_run_says_where_its_stages_waited(tmp_path, ref):
+    """A slow model stage shows as the encoder (and its process) waiting for frames, not the model for its output."""
+    import time
+
+    src = make_video(tmp_path / "in.mp4", frames=6)
+
+    def slow(**kw):
+        p = tiny_predictor()
+
+        def predict_ab(*a, **k):
+            time.sleep(0.2)
+            return Predictor.predict_ab(p, *a, **k)
+
+        p.predict_ab = predict_ab
+        return p
+
+    waits = run(src, tmp_path / "out.mp4", ref, factory=slow, batch=2).waits
+    stages = ["decoder: output", "model: input", "model: output", "encoder: input", "encoder: a free slot"]
+    assert set(waits) == {*stages, "encoder process: idle", "encoder process: busy"}
+    assert all(v >= 0 for v in waits.values()) and waits["encoder process: busy"] > 0
+    assert waits["encoder: input"] >= 0.4 and waits["encoder process: idle"] >= 0.4  # three batches, 0.2 s each
+    assert waits["model: output"] < 0.2 < waits["encoder: input"]

@@ -19,8 +19,9 @@ import queue
 import shutil
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,7 @@ class Summary:
     stopped_early: str | None
     streams: list[str]
     encoder: str = ""
+    waits: dict[str, float] = field(default_factory=dict)  # Waits.seconds of the run (what bounds it)
 
     @property
     def fps(self) -> float:
@@ -145,23 +147,42 @@ class WorkState:
         os.replace(tmp, self.dir / PROGRESS)
 
 
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+class Waits:
+    """Seconds each stage spent blocked, by "stage: on what" (where a run waits tells which stage bounds it: the
+    stage that never waits for its input while the others wait for it). Each key is written by one thread."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def since(self, key: str, t0: float) -> None:
+        self.seconds[key] += time.perf_counter() - t0
 
 
-def _get(q: queue.Queue, stop: threading.Event):
-    while not stop.is_set():
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            continue
-    return END
+def _put(q: queue.Queue, item, stop: threading.Event, waits: Waits, key: str) -> bool:
+    t0 = time.perf_counter()
+    try:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+    finally:
+        waits.since(key, t0)
+
+
+def _get(q: queue.Queue, stop: threading.Event, waits: Waits, key: str):
+    t0 = time.perf_counter()
+    try:
+        while not stop.is_set():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return END
+    finally:
+        waits.since(key, t0)
 
 
 class VideoJob:
@@ -183,6 +204,7 @@ class VideoJob:
         self.stop = threading.Event()
         self.errors: list[StageError] = []
         self.encoded = 0
+        self.waits = Waits()
         self.decoder: DecodeStage | None = None
         self.model: ModelStage | None = None
 
@@ -205,17 +227,20 @@ class VideoJob:
     def _decode(self, out_q: queue.Queue, skip: int) -> None:
         with contextlib.closing(self.decoder.frames(self.stop)) as frames:
             for item in frames:
-                if item[0] >= skip and not _put(out_q, item, self.stop):
+                if item[0] >= skip and not _put(out_q, item, self.stop, self.waits, "decoder: output"):
                     return
-        _put(out_q, END, self.stop)
+        _put(out_q, END, self.stop, self.waits, "decoder: output")
 
     def _model(self, in_q: queue.Queue, out_q: queue.Queue) -> None:
         def frames():
-            while (item := _get(in_q, self.stop)) is not END:
+            while (item := _get(in_q, self.stop, self.waits, "model: input")) is not END:
                 yield item
 
-        if self.model.run(frames(), lambda item: _put(out_q, item, self.stop)):
-            _put(out_q, END, self.stop)
+        def put(item) -> bool:
+            return _put(out_q, item, self.stop, self.waits, "model: output")
+
+        if self.model.run(frames(), put):
+            put(END)
 
     def _encode(self, in_q: queue.Queue, state: WorkState, info: VideoInfo, first: int) -> None:
         def record(name: str, frames: int) -> None:
@@ -226,7 +251,7 @@ class VideoJob:
         shot = None
         with EncoderProcess(state.dir, info, self.encode, self.fmt, len(state.chunks), record) as writer:
             # a chunk ends every chunk_frames frames and at each cut, so a sharded run cuts its chunks alike
-            while (item := _get(in_q, self.stop)) is not END:
+            while (item := _get(in_q, self.stop, self.waits, "encoder: input")) is not END:
                 _index, pts, luma, chroma, number = item
                 if writer.frames and number != shot:
                     writer.close_chunk()
@@ -239,6 +264,11 @@ class VideoJob:
                 writer.abort()
                 return
             writer.finish()
+        self.waits.seconds |= {
+            "encoder: a free slot": writer.waited,  # the encoder process busy with earlier frames
+            "encoder process: idle": writer.child_idle,  # waiting for frames
+            "encoder process: busy": writer.child_busy,
+        }
 
     # ------------------------------------------------------------------ supervisor
     def run(self) -> Summary:
@@ -257,7 +287,9 @@ class VideoJob:
             state.discard_if_empty()
             raise
         encoder = f"{self.encoder_note}, {self.fmt.pix_fmt}"
-        return Summary(state.frames_done, seconds, skip, self.decoder.stopped_early, notes, encoder)
+        summary = Summary(state.frames_done, seconds, skip, self.decoder.stopped_early, notes, encoder)
+        summary.waits = dict(self.waits.seconds)
+        return summary
 
     def _prepare(self, frames: FrameRange | None = None) -> None:
         """Probe, choose the encoder and the planar format, build the decoder (over ``frames`` when given)."""

@@ -9,7 +9,8 @@
   shot from the clip's first frame's reference: the propagation's plan (gray, optical flow), upload, L lookup, the
   chain, the propagation, chroma from L + ab at chroma resolution, download. Its difference to the network alone
   is the per-frame cost outside the networks;
-- end to end: the whole `run` (decode, model, encode, mux) on the same frames, including start-up.
+- end to end: the whole `run` (decode, model, encode, mux) on the same frames, including start-up, with the seconds
+  each stage waited for its input or output (which stage bounds the run).
 The model stage and the networks are timed in a thread of their own, as `run` drives them.
 CUDA figures are synchronised; peak GPU memory is read over the model stage.
 """
@@ -150,7 +151,8 @@ def end_to_end_fps(
 ):
     """(frames per second of the whole `vidcolor run` path (decode, model, encode, audio mux) on ``source``,
     limited to ``frames`` frames when the clip is longer (same work, same reference), {"seconds": all of it,
-    "threads_seconds": the three threads alone, without reference preparation and the final mux})."""
+    "threads_seconds": the three threads alone, without reference preparation and the final mux, "waits": where the
+    stages waited, pipeline.Waits})."""
     from vidcolor.pipeline import RunOptions, VideoJob
     from vidcolor.refs import plan_references
 
@@ -169,7 +171,7 @@ def end_to_end_fps(
     t0 = time.perf_counter()
     summary = job.run()
     seconds = time.perf_counter() - t0
-    return summary.frames / seconds, {"seconds": seconds, "threads_seconds": summary.seconds}
+    return summary.frames / seconds, {"seconds": seconds, "threads_seconds": summary.seconds, "waits": summary.waits}
 
 
 def _count_frames(path: Path) -> int:
@@ -241,6 +243,7 @@ def stream_row(predictor: Predictor, clip: Path, label: str, max_frames: int, en
         "end_to_end_vs_transcode": e2e / transcode,
         "end_to_end_seconds": e2e_parts["seconds"],
         "end_to_end_threads_seconds": e2e_parts["threads_seconds"],
+        "end_to_end_waits": e2e_parts["waits"],  # seconds each stage waited, by "stage: on what" (pipeline.Waits)
         "peak_gpu_memory_gb": peak,
     }
 

@@ -10,8 +10,9 @@ elsewhere, mapped on both sides): the parent copies a frame's planes into a free
 the child copies them into the encoder's frame, hands the slot back at once and encodes. Commands and replies are
 pickled tuples on the child's stdin and stdout (its stdout proper goes to stderr, so nothing stray can break the
 protocol). Replies: ("free", slot), ("chunk", file name, frames) once a chunk file is complete, ("error", ...)
-before the child ends on a failure, ("done",) when it ends. The child ignores Ctrl-C (the parent decides: it sends
-"abort", or its end closes the pipe, which aborts too) and never leaves a partial chunk behind.
+before the child ends on a failure, ("done", seconds idle, seconds busy) when it ends. The child ignores Ctrl-C
+(the parent decides: it sends "abort", or its end closes the pipe, which aborts too) and never leaves a partial
+chunk behind.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,6 +121,8 @@ class EncoderProcess:
     ) -> None:
         self.fmt, self.on_chunk = fmt, on_chunk
         self.frames = 0  # frames sent into the current chunk
+        self.waited = 0.0  # seconds ``write`` waited for a free slot (the child busy with earlier frames)
+        self.child_idle = self.child_busy = 0.0  # the child's seconds waiting for commands and working (at the end)
         self.slots = max(2, min(8, ring_bytes // frame_bytes(fmt)))
         size = self.slots * frame_bytes(fmt)
         self._fd, path = _ring_file(size)
@@ -184,8 +188,11 @@ class EncoderProcess:
     # ------------------------------------------------------------------ ChunkWriter's interface
     def write(self, pts: int, luma: np.ndarray, chroma: np.ndarray) -> None:
         """luma (H, W) and chroma (2, h, w) codes of the planar format; copied into a slot before it returns."""
-        while not self._free:
-            self._expect("free")
+        if not self._free:
+            t0 = time.perf_counter()
+            while not self._free:
+                self._expect("free")
+            self.waited += time.perf_counter() - t0
         slot = self._free.pop()
         ring_luma, ring_chroma = slot_planes(self._ring, slot, self.fmt)
         if luma.shape != ring_luma.shape or chroma.shape != ring_chroma.shape:
@@ -206,7 +213,7 @@ class EncoderProcess:
         """Close the last chunk, wait until every chunk is reported, end the child."""
         self.close_chunk()
         self._send(("end",))
-        self._expect("done")
+        _, self.child_idle, self.child_busy = self._expect("done")
         self._done = True
         self._proc.wait()
 
@@ -279,17 +286,20 @@ def serve(commands, replies) -> None:
         pickle.dump(message, replies, protocol=pickle.HIGHEST_PROTOCOL)
         replies.flush()
 
-    writer = None
+    writer, idle, t0 = None, 0.0, time.perf_counter()
     try:
         _, work_dir, info, settings, fmt, first_chunk, slots, where = pickle.load(commands)
         ring = _open_ring(where, slots * frame_bytes(fmt))
         writer = ChunkWriter(Path(work_dir), info, settings, fmt, first_chunk)
         reply(("ready",))
+        t0 = time.perf_counter()
         while True:
+            waiting = time.perf_counter()
             try:
                 command = pickle.load(commands)
             except EOFError:  # the parent is gone
                 command = ("abort",)
+            idle += time.perf_counter() - waiting
             if command[0] == "frame":
                 _, slot, pts = command
                 frame = planar_frame(*slot_planes(ring, slot, fmt), fmt)  # a copy: the slot is free again
@@ -303,11 +313,11 @@ def serve(commands, replies) -> None:
                 done = writer.close_chunk()
                 if done:
                     reply(("chunk", *done))
-                reply(("done",))
+                reply(("done", idle, time.perf_counter() - t0 - idle))
                 return
             else:  # abort
                 writer.abort()
-                reply(("done",))
+                reply(("done", idle, time.perf_counter() - t0 - idle))
                 return
     except BaseException as exc:  # noqa: BLE001 - told to the parent, which raises it in its encoder stage
         if writer is not None:
