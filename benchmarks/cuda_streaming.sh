@@ -41,7 +41,8 @@ if [ "${1:-all}" = ab ]; then
 fi
 if [ "${1:-all}" = e2e ]; then
   # `e2e`: CUDA tests of the parts changed, the 1080p bench, the whole run at 1080p veryfast under a few settings
-  # (interleaved, twice, with decode alone and the encoder process alone beside), then 4K (about 3.5 minutes)
+  # (interleaved, twice, with decode alone and the encoder process alone beside; each with where the stages waited),
+  # the pipeline with a zero chain, then 4K if time is left (about 4.5 minutes)
   export VIDCOLOR_WEIGHTS="$PWD/weights"
   timeout 90 python -m pytest tests/test_cuda.py tests/test_encoder_process.py tests/test_model_stage.py \
     tests/test_pipeline.py tests/test_interrupts.py -q -p no:cacheprovider -rs 2>&1 | tail -15 | tee "$results"/cuda-pytest.txt
@@ -49,7 +50,10 @@ if [ "${1:-all}" = e2e ]; then
     --json "$results"/bench-cuda-1080p-veryfast.json
   python benchmarks/e2e_contention_ab.py --settings "default;switch interval 1 ms;flow threads 2;flow threads 8" \
     --repeats 2 --clip /tmp/clip-1080p.mp4 --json "$results"/e2e-ab.json 2>&1 | tee -a "$results"/cuda-log.txt
-  [ $SECONDS -lt 220 ] && bench --stream-sizes 3840x2160 --stream-batch 8 --preset ultrafast --clip-frames 240 \
+  # the pipeline with the networks' cost taken out (zero chain): does it reach its encoder process's own rate?
+  python benchmarks/pipeline_ceiling.py --size 1920x1080 --frames 480 --repeats 2 \
+    --json "$results"/pipeline-ceiling-1080p.json 2>&1 | tee -a "$results"/cuda-log.txt
+  [ $SECONDS -lt 240 ] && bench --stream-sizes 3840x2160 --stream-batch 8 --preset ultrafast --clip-frames 240 \
     --json "$results"/bench-cuda-4k-ultrafast.json
   exit 0
 fi
