@@ -96,8 +96,9 @@ def test_a_failure_in_the_child_is_raised_in_the_parent(tmp_path):
     writer = EncoderProcess(work, info, LOSSLESS, fmt)
     work.rmdir()  # the chunk file cannot be created
     with pytest.raises(OSError) as caught, writer:
-        for i in range(6):
+        for i in range(100):  # the parent writes on after the child has gone, stale replies ahead of its error
             writer.write(i, *_planes(fmt, i))
+            time.sleep(0.01)
         writer.finish()
     assert caught.value.errno == errno.ENOENT
     assert writer._proc.poll() is not None
@@ -157,3 +158,26 @@ def test_the_child_tells_its_idle_and_busy_time(tmp_path):
         writer.write(1, *_planes(fmt, 1))
         writer.finish()
     assert writer.child_idle >= 0.25 and writer.child_busy > 0 and writer.waited == 0  # 8 slots: never full
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc")
+def test_a_child_that_never_starts_leaves_nothing_open(tmp_path, monkeypatch):
+    import vidcolor.io.encoder_process as ep
+
+    info, fmt = _format(tmp_path)
+    monkeypatch.setattr(ep, "CHILD", "import sys; sys.exit(3)")
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(VidcolorError, match=r"ended unexpectedly \(exit status 3\)"):
+        EncoderProcess(tmp_path, info, LOSSLESS, fmt)
+    assert len(os.listdir("/proc/self/fd")) == before  # ring, pipes: all closed
+
+
+def test_an_abort_does_not_wait_long_for_a_busy_child(tmp_path):
+    info, fmt = _format(tmp_path)
+    with EncoderProcess(tmp_path, info, LOSSLESS, fmt) as writer:
+        writer.write(0, *_planes(fmt, 0))
+        os.kill(writer._proc.pid, signal.SIGSTOP)  # busy (stopped) with earlier frames
+        t0 = time.perf_counter()
+        writer.abort(seconds=0.5)
+        assert time.perf_counter() - t0 < 5
+    assert writer._proc.returncode is not None and not list(tmp_path.glob("*chunk*"))

@@ -88,7 +88,7 @@ def test_without_the_propagation_nothing_is_planned_and_no_batch_waits(clip):
 
 @pytest.mark.parametrize(
     ("height", "width", "factor"),
-    [(1080, 1920, 4), (2160, 3840, 8), (720, 1280, 2), (480, 854, 1), (1081, 1919, 1), (64, 96, 1)],
+    [(1080, 1920, 4), (2160, 3840, 8), (720, 1280, 2), (480, 854, 1), (1081, 1919, 1), (64, 96, 1), (2160, 3838, 1)],
 )
 def test_gray_for_the_flow_takes_whole_area_steps_and_stays_close(height, width, factor):
     predictor = tiny_predictor()

@@ -1,4 +1,4 @@
-"""`vidcolor run`: one streaming pass, three threads, bounded queues, memory independent of the film's length.
+"""`vidcolor run`: one streaming pass, three stages, bounded queues, memory independent of the film's length.
 
 decoder (input container: demux + decode -> luma planes) -> model (batches -> chroma planes, model_stage.py) ->
 encoder (luma + chroma planes -> chunk files, in a process of its own: io/encoder_process.py). The source's luma

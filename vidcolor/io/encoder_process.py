@@ -18,7 +18,6 @@ chunk behind.
 from __future__ import annotations
 
 import contextlib
-import errno
 import mmap
 import os
 import pickle
@@ -26,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +38,7 @@ from vidcolor.io.media import VideoInfo
 from vidcolor.io.yuv import PlanarFormat, planar_frame
 
 RING_BYTES = 256 << 20  # at most this much shared memory; at least two slots whatever the frame size
+ABORT_SECONDS = 3.0  # an abort waits this long for the child to drop its chunk (Ctrl-C waits 5 s for each stage)
 
 
 def frame_bytes(fmt: PlanarFormat) -> int:
@@ -82,11 +83,13 @@ def _ring_file(size: int) -> tuple[int, str | None]:
         path = None
     else:
         fd, path = tempfile.mkstemp(prefix="vidcolor-ring-")
-    try:
+    try:  # the memory (or disk) is taken now: ENOSPC/ENOMEM here, not SIGBUS at a copy later
         if hasattr(os, "posix_fallocate"):
-            os.posix_fallocate(fd, 0, size)  # the memory is taken now: ENOSPC/ENOMEM here, not SIGBUS later
+            os.posix_fallocate(fd, 0, size)
         else:
-            os.ftruncate(fd, size)
+            block = bytes(16 << 20)
+            for start in range(0, size, len(block)):
+                os.write(fd, block[: min(len(block), size - start)])
     except OSError:
         os.close(fd)
         if path:
@@ -126,25 +129,40 @@ class EncoderProcess:
         self.slots = max(2, min(8, ring_bytes // frame_bytes(fmt)))
         size = self.slots * frame_bytes(fmt)
         self._fd, path = _ring_file(size)
-        self._ring = mmap.mmap(self._fd, size)
+        self._ring, self._path = None, path
+        try:
+            self._ring = mmap.mmap(self._fd, size)
+        except OSError:
+            self._release()
+            raise
         self._free = list(range(self.slots))
         self._done = False
-        where = path if path else self._fd
+        self._work_dir = Path(work_dir)
+        # Ctrl-C and the terminal's other signals go to the parent only: it decides (a new session / group)
+        alone = (
+            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
+        )
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "vidcolor.io.encoder_process"],  # -P: not the working folder's
+                [sys.executable, "-P", "-c", CHILD],  # -P: not the working folder's vidcolor
                 env=_child_env(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 pass_fds=() if path else (self._fd,),
                 close_fds=True,
+                **alone,
             )
         except OSError as exc:
-            self._release(path)
+            self._release()
             raise VidcolorError(f"cannot start the encoder process ({exc.strerror or exc})") from None
-        self._path = path
-        self._send(("setup", str(work_dir), info, settings, fmt, first_chunk, self.slots, where))
-        self._expect("ready")
+        try:
+            self._send(("setup", str(work_dir), info, settings, fmt, first_chunk, self.slots, path or self._fd))
+            self._expect("ready")
+        except BaseException:
+            self._done = True
+            self._stop_child()
+            self.close()
+            raise
         if path:  # both sides have it mapped: the name is no longer needed (POSIX keeps the memory)
             self._unlink_path()
 
@@ -153,11 +171,9 @@ class EncoderProcess:
         try:
             pickle.dump(message, self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self._proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
-            if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError) and exc.errno != errno.EPIPE:
-                raise
-            self._reply()  # the child ended: its last reply says why
-            raise self._ended() from None
+        except OSError:  # the child ended (EPIPE; EINVAL on Windows): its replies up to the last say why
+            while True:
+                self._reply()  # raises the child's error, or that it ended, once the replies run out
 
     def _reply(self) -> tuple:
         """The child's next reply: a freed slot is taken back, a chunk report goes to ``on_chunk``, an error is
@@ -182,8 +198,22 @@ class EncoderProcess:
 
     def _ended(self) -> VidcolorError:
         self._done = True
-        code = self._proc.wait()
+        code = self._stop_child()
         return VidcolorError(f"the encoder process ended unexpectedly (exit status {code})")
+
+    def _stop_child(self, seconds: float = 10) -> int:
+        """Close its commands (a live child aborts on that), wait up to ``seconds``, then kill it; its exit status.
+        A chunk it was writing is removed."""
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
+        try:
+            code = self._proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            code = self._proc.wait()
+        for partial in self._work_dir.glob(".chunk-*.mp4.tmp"):  # only a killed child leaves one
+            partial.unlink(missing_ok=True)
+        return code
 
     # ------------------------------------------------------------------ ChunkWriter's interface
     def write(self, pts: int, luma: np.ndarray, chroma: np.ndarray) -> None:
@@ -217,48 +247,46 @@ class EncoderProcess:
         self._done = True
         self._proc.wait()
 
-    def abort(self) -> None:
-        """Drop the current chunk; chunks the child already finished are still reported. Never raises."""
+    def abort(self, seconds: float = ABORT_SECONDS) -> None:
+        """Drop the current chunk; chunks the child finishes meanwhile are still reported. A child still busy
+        after ``seconds`` (frames queued before the abort, a slow preset) is killed: chunks it finished unreported
+        are made again on resume. Never raises."""
         if not self._done:
             self._done = True
+            timer = threading.Timer(seconds, self._proc.kill)
+            timer.start()
             try:
                 self._send(("abort",))
                 while self._reply()[0] != "done":
                     pass
             except (VidcolorError, OSError, RuntimeError):
                 pass
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+            finally:
+                timer.cancel()
+        self._stop_child()
 
     def close(self) -> None:
         for pipe in (self._proc.stdin, self._proc.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 pipe.close()
-            except OSError:
-                pass
-        self._release(self._path)
+        self._release()
 
     def _unlink_path(self) -> None:
-        try:
-            os.unlink(self._path)
-        except OSError:
-            pass
-        self._path = None
+        """Remove the ring's file name, where there is one (Windows refuses while it is mapped: then at close)."""
+        if self._path:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
+                self._path = None
 
-    def _release(self, path: str | None) -> None:
-        if getattr(self, "_ring", None) is not None:
+    def _release(self) -> None:
+        if self._ring is not None:
             with contextlib.suppress(BufferError):  # a view still held somewhere: unmapped when it goes
                 self._ring.close()
             self._ring = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        if path:
-            self._path = path
-            self._unlink_path()
+        self._unlink_path()
 
     def __enter__(self) -> EncoderProcess:
         return self
@@ -328,15 +356,17 @@ def serve(commands, replies) -> None:
             pass
 
 
-def main() -> None:
+def main(reply_fd: int) -> None:
+    """The child (started as ``CHILD``): replies on ``reply_fd``, its stdout proper already sent to stderr."""
     from vidcolor.host_memory import keep_large_allocations
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     keep_large_allocations()
-    replies = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # anything printed goes to stderr, not into the replies
-    serve(sys.stdin.buffer, replies)
+    serve(sys.stdin.buffer, os.fdopen(reply_fd, "wb"))
 
 
-if __name__ == "__main__":
-    main()
+# The child's program: stdout moved aside for the replies before anything is imported (nothing printed on the way,
+# by an import or a library, can reach the parent as a reply), then the loop.
+CHILD = (
+    "import os, sys; replies = os.dup(1); os.dup2(2, 1); from vidcolor.io.encoder_process import main; main(replies)"
+)
