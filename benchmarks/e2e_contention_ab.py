@@ -14,6 +14,7 @@ drifts).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -53,6 +54,13 @@ SETTINGS = {
     "switch interval 0.5 ms": (None, None, 0.0005, True, None),
     "no propagation": (None, None, None, False, None),
     "flow finest scale 0": (None, None, None, True, 0),  # the CPU's (and every device's before CUDA_FLOW)
+    "blocking events": (None, None, None, True, None),  # + chroma_stage.BLOCKING_EVENTS (see PATCHES)
+    "decoder threads 4": (None, None, None, True, None),  # + decode_stage.DECODE_THREADS 4
+}
+# Settings that also set a module constant for the run (put back afterwards): name -> (module, attribute, value).
+PATCHES = {
+    "blocking events": ("vidcolor.chroma_stage", "BLOCKING_EVENTS", True),
+    "decoder threads 4": ("vidcolor.decode_stage", "DECODE_THREADS", 4),
 }
 
 
@@ -76,6 +84,11 @@ def usage() -> tuple[float, int, int]:
 def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
     opencv, flow, interval, propagate, finest = SETTINGS[name]
     default_cv, default_interval = cv2.getNumThreads(), sys.getswitchinterval()
+    patch = PATCHES.get(name)
+    if patch:
+        module = importlib.import_module(patch[0])
+        before = getattr(module, patch[1])
+        setattr(module, patch[1], patch[2])
     if interval:  # while the whole run streams
         sys.setswitchinterval(interval)
     _Stage.flow_threads, _Stage.opencv_threads, _Stage.finest_scale = flow, opencv, finest
@@ -88,6 +101,8 @@ def one(name, predictor, clip, frames, first_rgb, encode, batch) -> dict:
     finally:
         cv2.setNumThreads(default_cv)
         sys.setswitchinterval(default_interval)
+        if patch:
+            setattr(module, patch[1], before)
     cpu = cpu1 - cpu0
     return {"fps": fps, "seconds": parts["seconds"], "cpu_seconds": cpu, "cores_busy": cpu / parts["seconds"],
             "voluntary_switches": vol1 - vol0, "involuntary_switches": inv1 - inv0,
@@ -193,6 +208,7 @@ def main() -> None:
             k: dict(
                 zip(("opencv_threads", "flow_threads", "switch_interval", "propagate", "finest_scale"), v, strict=True)
             )
+            | ({"patch": PATCHES[k]} if k in PATCHES else {})
             for k, v in SETTINGS.items()
             if k in names
         },  # fmt: skip

@@ -105,3 +105,22 @@ def test_cuda_propagation_never_waits_for_the_device():
             torch.cuda.set_sync_debug_mode("default")
         outs.append(torch.cat([first, second]).cpu())
     assert (outs[0] - outs[1]).abs().mean() < 0.05
+
+
+def test_cuda_chroma_stage_with_sleeping_waits_gives_the_same_chroma(monkeypatch):
+    """chroma_stage.BLOCKING_EVENTS (the host sleeps instead of spinning while it waits for a copy) changes when the
+    host wakes, not what it gets: batches in flight, the same chroma codes."""
+    import vidcolor.chroma_stage as chroma_stage
+    from vidcolor.io.yuv import PlanarFormat
+
+    _, gpu = twin_predictors()
+    fmt = PlanarFormat(96, 64, 8, False, 1, 2, 8)
+    luma = [np.random.default_rng(i).integers(16, 235, (64, 96)).astype(np.uint8) for i in range(6)]
+    outs = []
+    for blocking in (False, True):
+        monkeypatch.setattr(chroma_stage, "BLOCKING_EVENTS", blocking)
+        stage = chroma_stage.ChromaStage(gpu, fmt, propagate=False)
+        pending = [stage.submit(luma[i : i + 2], None, restarts=[i == 0, False]) for i in range(0, 6, 2)]
+        outs.append(np.concatenate([p.result() for p in pending]))
+    diff = np.abs(outs[0].astype(int) - outs[1])  # the same work (cuDNN may pick another algorithm: a code apart)
+    assert outs[0].shape == (6, 2, 32, 48) and diff.max() <= 1 and diff.mean() < 0.01

@@ -37,6 +37,15 @@ RING_DEPTH = 4  # pinned buffers per shape: more than the batches in flight plus
 # 32.832 dB, CDC 0.00098 both (benchmarks/results/flow-ab-davis-cpu-finest1.json). The CPU, where the networks
 # bound a run, keeps the finest flow.
 CUDA_FLOW = {"finest_scale": 1}
+# Whether the host's waits for an upload or a download (events it synchronises on) sleep instead of spinning (CUDA's
+# default for an event is to spin: a core kept busy beside x264's threads while the model thread waits). Not yet
+# measured on a lent GPU: benchmarks/e2e_contention_ab.py "blocking events" sets it; the default stays until then.
+BLOCKING_EVENTS = False
+
+
+def _host_event():
+    """An event the host will wait on (``BLOCKING_EVENTS``)."""
+    return torch.cuda.Event(blocking=BLOCKING_EVENTS)
 
 
 class _PinnedRing:
@@ -226,7 +235,7 @@ class ChromaStage:
         for i, plane in enumerate(luma):
             pinned[i] = _signed(plane)  # a plain memcpy, no torch CPU threads
         device_luma = slot[0].to(self.predictor.device, non_blocking=True)
-        uploaded = torch.cuda.Event()
+        uploaded = _host_event()
         uploaded.record()
         self.inputs.done(slot, uploaded)
         codes = self.compute(device_luma[:, None], reference, hint_seed, plan)
@@ -236,7 +245,7 @@ class ChromaStage:
         with torch.cuda.stream(self.side):
             self.side.wait_event(computed)
             out[0].copy_(codes, non_blocking=True)
-            downloaded = torch.cuda.Event()
+            downloaded = _host_event()
             downloaded.record(self.side)
         codes.record_stream(self.side)
         self.outputs.done(out, downloaded)

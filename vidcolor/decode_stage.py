@@ -32,6 +32,10 @@ from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
 from vidcolor.refs import ReferencePlan
 from vidcolor.timerange import FrameWindow
 
+# The decoder's threads (0: FFmpeg's choice, one per core and more). A many-core CUDA host runs x264's threads
+# beside them: benchmarks/e2e_contention_ab.py "decoder threads 4" measures fewer; the default stays until then.
+DECODE_THREADS = 0
+
 
 @dataclass(frozen=True)
 class FrameRange:
@@ -99,6 +103,7 @@ class DecodeStage:
         container = open_video(self.source)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.thread_count = DECODE_THREADS
         failure: list[BaseException] = []
         span = self.span
         first, end = (span.first, span.end) if span else (0, None)
