@@ -13,7 +13,8 @@ from media import make_planar_video
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.io.encoder_process import EncoderProcess, error_reply, raise_reply, slot_planes
+from vidcolor.io.encoder_process import EncoderProcess, error_reply, raise_reply
+from vidcolor.io.frame_ring import slot_planes
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import plan_planar
 
@@ -53,7 +54,7 @@ def test_frames_cross_exactly_and_chunks_come_in_order(tmp_path, pix_fmt, width)
     chunks, sent = [], [_planes(fmt, i) for i in range(7)]
     with EncoderProcess(work, info, LOSSLESS, fmt, first_chunk=3, on_chunk=lambda *c: chunks.append(c),
                         ring_bytes=1) as writer:  # fmt: skip
-        assert writer.slots == 2  # the smallest ring: every slot is used again and again
+        assert writer.ring.slots == 2  # the smallest ring: every slot is used again and again
         for i, (luma, chroma) in enumerate(sent):
             writer.write(10 * i, luma, chroma)
             if i == 2:

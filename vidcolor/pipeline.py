@@ -287,9 +287,8 @@ class VideoJob:
             state.discard_if_empty()
             raise
         encoder = f"{self.encoder_note}, {self.fmt.pix_fmt}"
-        summary = Summary(state.frames_done, seconds, skip, self.decoder.stopped_early, notes, encoder)
-        summary.waits = dict(self.waits.seconds)
-        return summary
+        early = self.decoder.stopped_early
+        return Summary(state.frames_done, seconds, skip, early, notes, encoder, dict(self.waits.seconds))
 
     def _prepare(self, frames: FrameRange | None = None) -> None:
         """Probe, choose the encoder and the planar format, build the decoder (over ``frames`` when given)."""

@@ -5,9 +5,9 @@ from FFmpeg it must take the interpreter's lock again, which the model thread ho
 a lent H200 the whole run reached 55-67 % of decode + encode alone at 1080p with the encoder as a thread. A process
 has its own lock (and its own heap for the codec's buffers).
 
-Frames cross in a ring of ``slots`` frame-sized slots of shared memory (a memfd on Linux, a temporary file
-elsewhere, mapped on both sides): the parent copies a frame's planes into a free slot and sends the slot's number;
-the child copies them into the encoder's frame, hands the slot back at once and encodes. Commands and replies are
+Frames cross in a ring of frame-sized slots of shared memory (io/frame_ring.py, mapped on both sides): the parent
+copies a frame's planes into a free slot and sends the slot's number; the child copies them into the encoder's
+frame, hands the slot back at once and encodes. Commands and replies are
 pickled tuples on the child's stdin and stdout (its stdout proper goes to stderr, so nothing stray can break the
 protocol). Replies: ("free", slot), ("chunk", file name, frames) once a chunk file is complete, ("error", ...)
 before the child ends on a failure, ("done", seconds idle, seconds busy) when it ends. The child ignores Ctrl-C
@@ -18,13 +18,11 @@ chunk behind.
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import pickle
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -34,27 +32,11 @@ import numpy as np
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import ChunkWriter, EncodeSettings
+from vidcolor.io.frame_ring import RING_BYTES, FrameRing, attach, slot_planes
 from vidcolor.io.media import VideoInfo
 from vidcolor.io.yuv import PlanarFormat, planar_frame
 
-RING_BYTES = 256 << 20  # at most this much shared memory; at least two slots whatever the frame size
 ABORT_SECONDS = 3.0  # an abort waits this long for the child to drop its chunk (Ctrl-C waits 5 s for each stage)
-
-
-def frame_bytes(fmt: PlanarFormat) -> int:
-    """Bytes of one frame's planes: luma (H, W) then chroma (2, h, w), of ``fmt.dtype``."""
-    h, w = fmt.chroma_shape
-    return (fmt.height * fmt.width + 2 * h * w) * np.dtype(fmt.dtype).itemsize
-
-
-def slot_planes(ring, slot: int, fmt: PlanarFormat) -> tuple[np.ndarray, np.ndarray]:
-    """Views of slot ``slot`` of ``ring`` (a buffer of whole slots): luma (H, W) and chroma (2, h, w)."""
-    size, dtype = frame_bytes(fmt), np.dtype(fmt.dtype)
-    luma_count = fmt.height * fmt.width
-    luma = np.frombuffer(ring, dtype, luma_count, slot * size).reshape(fmt.height, fmt.width)
-    chroma_offset = slot * size + luma_count * dtype.itemsize
-    chroma = np.frombuffer(ring, dtype, size // dtype.itemsize - luma_count, chroma_offset)
-    return luma, chroma.reshape(2, *fmt.chroma_shape)
 
 
 def error_reply(exc: BaseException) -> tuple:
@@ -76,28 +58,6 @@ def raise_reply(reply: tuple) -> None:
     raise RuntimeError(reply[2])
 
 
-def _ring_file(size: int) -> tuple[int, str | None]:
-    """A file of ``size`` bytes for the ring: (fd, None) for an anonymous memfd (Linux), else (fd, its path)."""
-    if hasattr(os, "memfd_create"):
-        fd = os.memfd_create("vidcolor-encoder-ring")
-        path = None
-    else:
-        fd, path = tempfile.mkstemp(prefix="vidcolor-ring-")
-    try:  # the memory (or disk) is taken now: ENOSPC/ENOMEM here, not SIGBUS at a copy later
-        if hasattr(os, "posix_fallocate"):
-            os.posix_fallocate(fd, 0, size)
-        else:
-            block = bytes(16 << 20)
-            for start in range(0, size, len(block)):
-                os.write(fd, block[: min(len(block), size - start)])
-    except OSError:
-        os.close(fd)
-        if path:
-            os.unlink(path)
-        raise
-    return fd, path
-
-
 def _child_env() -> dict[str, str]:
     """The environment with this process's own vidcolor first on the child's path (whatever folder it runs in)."""
     import vidcolor
@@ -105,6 +65,21 @@ def _child_env() -> dict[str, str]:
     home = str(Path(vidcolor.__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": home + (os.pathsep + path if path else "")}
+
+
+def _start_child(ring: FrameRing) -> subprocess.Popen:
+    """The child process, its stdin and stdout piped, the ring's descriptor inherited where it has no name."""
+    # Ctrl-C and the terminal's other signals go to the parent only: it decides (a new session / group)
+    alone = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
+    return subprocess.Popen(
+        [sys.executable, "-P", "-c", CHILD],  # -P: not the working folder's vidcolor
+        env=_child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        pass_fds=() if ring.path else (ring.fd,),
+        close_fds=True,
+        **alone,
+    )
 
 
 class EncoderProcess:
@@ -122,49 +97,27 @@ class EncoderProcess:
         on_chunk: Callable[[str, int], None] | None = None,
         ring_bytes: int = RING_BYTES,
     ) -> None:
-        self.fmt, self.on_chunk = fmt, on_chunk
+        self.on_chunk = on_chunk
         self.frames = 0  # frames sent into the current chunk
         self.waited = 0.0  # seconds ``write`` waited for a free slot (the child busy with earlier frames)
         self.child_idle = self.child_busy = 0.0  # the child's seconds waiting for commands and working (at the end)
-        self.slots = max(2, min(8, ring_bytes // frame_bytes(fmt)))
-        size = self.slots * frame_bytes(fmt)
-        self._fd, path = _ring_file(size)
-        self._ring, self._path = None, path
-        try:
-            self._ring = mmap.mmap(self._fd, size)
-        except OSError:
-            self._release()
-            raise
-        self._free = list(range(self.slots))
+        self.ring = FrameRing(fmt, ring_bytes)
         self._done = False
         self._work_dir = Path(work_dir)
-        # Ctrl-C and the terminal's other signals go to the parent only: it decides (a new session / group)
-        alone = (
-            {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {"start_new_session": True}
-        )
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-P", "-c", CHILD],  # -P: not the working folder's vidcolor
-                env=_child_env(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                pass_fds=() if path else (self._fd,),
-                close_fds=True,
-                **alone,
-            )
+            self._proc = _start_child(self.ring)
         except OSError as exc:
-            self._release()
+            self.ring.close()
             raise VidcolorError(f"cannot start the encoder process ({exc.strerror or exc})") from None
         try:
-            self._send(("setup", str(work_dir), info, settings, fmt, first_chunk, self.slots, path or self._fd))
+            self._send(("setup", str(work_dir), info, settings, fmt, first_chunk, self.ring.slots, self.ring.where))
             self._expect("ready")
         except BaseException:
             self._done = True
             self._stop_child()
             self.close()
             raise
-        if path:  # both sides have it mapped: the name is no longer needed (POSIX keeps the memory)
-            self._unlink_path()
+        self.ring.forget_name()  # both sides have it mapped (POSIX keeps the memory)
 
     # ------------------------------------------------------------------ protocol
     def _send(self, message: tuple) -> None:
@@ -186,7 +139,7 @@ class EncoderProcess:
             self._done = True
             raise_reply(reply)
         if reply[0] == "free":
-            self._free.append(reply[1])
+            self.ring.free.append(reply[1])
         elif reply[0] == "chunk" and self.on_chunk:
             self.on_chunk(reply[1], reply[2])
         return reply
@@ -218,18 +171,15 @@ class EncoderProcess:
     # ------------------------------------------------------------------ ChunkWriter's interface
     def write(self, pts: int, luma: np.ndarray, chroma: np.ndarray) -> None:
         """luma (H, W) and chroma (2, h, w) codes of the planar format; copied into a slot before it returns."""
-        if not self._free:
+        if not self.ring.free:
             t0 = time.perf_counter()
-            while not self._free:
+            while not self.ring.free:
                 self._expect("free")
             self.waited += time.perf_counter() - t0
-        slot = self._free.pop()
-        ring_luma, ring_chroma = slot_planes(self._ring, slot, self.fmt)
-        if luma.shape != ring_luma.shape or chroma.shape != ring_chroma.shape:
-            raise VidcolorError(f"internal: planes {luma.shape} + {chroma.shape} do not fit {self.fmt.pix_fmt}")
-        np.copyto(ring_luma, luma)
-        np.copyto(ring_chroma, chroma)
-        del ring_luma, ring_chroma  # no view outlives the call (the ring is unmapped at the end)
+        try:
+            slot = self.ring.put(luma, chroma)
+        except ValueError as exc:
+            raise VidcolorError(f"internal: {exc}") from None
         self._send(("frame", slot, pts))
         self.frames += 1
 
@@ -269,24 +219,7 @@ class EncoderProcess:
         for pipe in (self._proc.stdin, self._proc.stdout):
             with contextlib.suppress(OSError):
                 pipe.close()
-        self._release()
-
-    def _unlink_path(self) -> None:
-        """Remove the ring's file name, where there is one (Windows refuses while it is mapped: then at close)."""
-        if self._path:
-            with contextlib.suppress(OSError):
-                os.unlink(self._path)
-                self._path = None
-
-    def _release(self) -> None:
-        if self._ring is not None:
-            with contextlib.suppress(BufferError):  # a view still held somewhere: unmapped when it goes
-                self._ring.close()
-            self._ring = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        self._unlink_path()
+        self.ring.close()
 
     def __enter__(self) -> EncoderProcess:
         return self
@@ -300,13 +233,6 @@ class EncoderProcess:
 
 
 # ---------------------------------------------------------------------- the child
-def _open_ring(where: int | str, size: int) -> mmap.mmap:
-    if isinstance(where, int):
-        return mmap.mmap(where, size)
-    with open(where, "r+b") as f:
-        return mmap.mmap(f.fileno(), size)
-
-
 def serve(commands, replies) -> None:
     """The child's loop: commands from ``commands``, replies to ``replies`` (binary files)."""
 
@@ -317,7 +243,7 @@ def serve(commands, replies) -> None:
     writer, idle, t0 = None, 0.0, time.perf_counter()
     try:
         _, work_dir, info, settings, fmt, first_chunk, slots, where = pickle.load(commands)
-        ring = _open_ring(where, slots * frame_bytes(fmt))
+        ring = attach(where, slots, fmt)
         writer = ChunkWriter(Path(work_dir), info, settings, fmt, first_chunk)
         reply(("ready",))
         t0 = time.perf_counter()
