@@ -30,6 +30,7 @@ def test_written_files_follow_the_umask(tmp_path, umask):
     write_yaml(tmp_path / "s.shots.yaml", data)
     write_csv(tmp_path / "s.csv", data)
     write_image(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "sub").mkdir()
     write_json(tmp_path / "sub" / "r.json", {"a": 1})
     expected = 0o666 & ~umask
     for name in ("s.shots.yaml", "s.csv", "x.png", "sub/r.json"):
@@ -44,3 +45,5 @@ def test_unwritable_destination_is_one_clear_error(tmp_path):
         write_text_atomic(blocker / "x.txt", "hi", make_folder=True)
     with pytest.raises(VidcolorError, match="does not exist"):
         write_image(tmp_path / "none" / "x.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(VidcolorError, match="does not exist"):  # as every other output: no folder made
+        write_json(tmp_path / "none" / "r.json", {"a": 1})

@@ -14,6 +14,7 @@ from scale_media import SHOTS, assert_same_film, make_film, make_refs, options
 from zoo import make_packed_avi
 
 from vidcolor.decode_stage import DecodeStage, FrameRange
+from vidcolor.errors import VidcolorError
 from vidcolor.io.media import probe
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import plan_planar
@@ -186,6 +187,7 @@ def test_batch_in_process_reports_a_failed_film_goes_on_and_a_rerun_does_nothing
     import vidcolor.scale.batch as batch
 
     monkeypatch.setattr(batch, "predictor_factory", lambda *a, **k: tiny_predictor)
+    monkeypatch.setattr("vidcolor.video.check_encoder", lambda *a, **k: None)  # an encoder failing only in use
     make_film(tmp_path / "a.mp4", (6, 5))
     make_film(tmp_path / "b.mp4", (7,))
     make_refs(tmp_path / "refs")
@@ -203,6 +205,23 @@ def test_batch_in_process_reports_a_failed_film_goes_on_and_a_rerun_does_nothing
     path = _batch(tmp_path, [jobs[0], jobs[2]])
     assert batch.run_batch(str(path), None, None, None, "cpu", quiet=True) == 0
     assert [os.stat(tmp_path / f"out/{n}.mp4").st_mtime_ns for n in "ab"] == stamps
+
+
+def test_batch_with_an_unusable_encoder_is_refused_before_any_film(tmp_path, monkeypatch):
+    import vidcolor.scale.batch as batch
+
+    monkeypatch.setattr(batch, "predictor_factory", lambda *a, **k: tiny_predictor)
+    make_film(tmp_path / "a.mp4", (6,))
+    make_refs(tmp_path / "refs")
+    jobs = [
+        {"source": "a.mp4", "output": "out/a.mp4", "refs": "refs", "preset": "ultrafast"},
+        {"source": "a.mp4", "output": "out/a.webm", "refs": "refs"},  # libx264 cannot go into WebM
+    ]
+    (tmp_path / "out").mkdir()
+    path = _batch(tmp_path, jobs)
+    with pytest.raises(VidcolorError, match=r"job 2 \(a.mp4\): .*a.webm: a .webm file cannot hold libx264"):
+        batch.run_batch(str(path), None, None, None, "cpu", quiet=True)
+    assert not list((tmp_path / "out").iterdir())
 
 
 def test_ray_missing_is_a_clear_error(tmp_path, monkeypatch):

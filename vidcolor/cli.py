@@ -8,7 +8,19 @@ import sys
 import click
 
 from vidcolor import __version__
-from vidcolor.cli_options import FAST_PRESET, VidcolorGroup, hints_option, lazy_predictor_factory, model_options
+from vidcolor.cli_options import (
+    FAST_PRESET,
+    POSITIVE,
+    VidcolorGroup,
+    dtype_list,
+    fast_settings,
+    hints_option,
+    int_list,
+    lazy_predictor_factory,
+    model_options,
+    size_list,
+    threshold_option,
+)
 from vidcolor.errors import VidcolorError
 from vidcolor.host_memory import keep_large_allocations
 
@@ -44,7 +56,7 @@ def image(targets, ref, output, at, quiet, vgg, device, size, hints):
 @click.argument("source")
 @click.option("--refs", default=None, help="Reference image, or folder (files named by frame index apply from it).")
 @click.option("-o", "--output", "output", required=True, help="Output video (.mp4, .mkv, .mov, .webm).")
-@click.option("--batch", default=4, show_default=True, help="Frames per model batch.")
+@click.option("--batch", default=4, show_default=True, type=POSITIVE, help="Frames per model batch.")
 @click.option(
     "--codec",
     default="libx264",
@@ -54,7 +66,7 @@ def image(targets, ref, output, at, quiet, vgg, device, size, hints):
 @click.option("--crf", default=18, show_default=True, help="Quality (0: lossless).")
 @click.option("--preset", default="medium", show_default=True, help="Encoder preset.")
 @click.option("--fast", is_flag=True, help="CPU-friendly preset: working size 128, batch 2, encoder veryfast.")
-@click.option("--chunk-frames", default=240, show_default=True, help="Frames per resumable chunk.")
+@click.option("--chunk-frames", default=240, show_default=True, type=POSITIVE, help="Frames per resumable chunk.")
 @click.option(
     "--no-propagate",
     "no_propagate",
@@ -71,7 +83,7 @@ def image(targets, ref, output, at, quiet, vgg, device, size, hints):
     type=click.Choice(["luma", "scdet", "none"]),
     help="Cut detection for a folder of unindexed --refs (each shot gets its best-matching image).",
 )
-@click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
+@threshold_option
 @click.option("--start", default=None, help="Preview: start here (seconds, [HH:]MM:SS[.ms] or a frame number 240f).")
 @click.option("--duration", default=None, help="Preview: this long (same forms); the output starts at time 0.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
@@ -112,13 +124,11 @@ def run(
     from vidcolor.video import run_video
 
     if fast:
-        size, batch, preset = FAST_PRESET["size"], FAST_PRESET["batch"], FAST_PRESET["preset"]
-    if batch < 1 or chunk_frames < 1:
-        raise click.BadParameter("--batch and --chunk-frames must be at least 1")
+        size, batch, preset = fast_settings(click.get_current_context(), size=size, batch=batch, preset=preset)
     options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh,
                          propagate=not no_propagate)  # fmt: skip
     if shots and refs:
-        raise click.BadParameter("give --shots (references inside) or --refs, not both")
+        raise VidcolorError("give --shots (references inside) or --refs, not both")
     detector = None if detector == "none" else detector
     window = [parse_time(t, o) if t is not None else None for t, o in ((start, "--start"), (duration, "--duration"))]
     if (ray_address or workers is not None) and window != [None, None]:
@@ -163,7 +173,7 @@ def batch(jobs, ray_address, workers, quiet, vgg, device):
 @click.option("-o", "--output", "output", required=True, help="Shot file to write (.yaml; a .csv twin beside it).")
 @click.option("--refs", default=None, help="Reference image or folder: fill in each shot's reference.")
 @click.option("--detector", default="luma", show_default=True, type=click.Choice(["luma", "scdet"]))
-@click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
+@threshold_option
 @click.option("--import", "import_csv", default=None, help="Take the cuts from a PySceneDetect (or our) CSV.")
 @click.option("--quiet", is_flag=True)
 @model_options
@@ -181,7 +191,7 @@ def shots(source, output, refs, detector, threshold, import_csv, quiet, vgg, dev
 @click.option("-o", "--output", "output", required=True, help="Review page to write (.html, self-contained).")
 @click.option("--sheet", default=None, help="Also write a contact sheet PNG (first frame, preview, reference).")
 @click.option("--detector", default="luma", show_default=True, type=click.Choice(["luma", "scdet"]))
-@click.option("--threshold", type=float, default=None, help="Detector threshold (luma: 30, scdet: 5).")
+@threshold_option
 @click.option("--quiet", is_flag=True)
 @model_options
 @hints_option
@@ -205,22 +215,17 @@ def stylize(content, ref, output, vgg, device, size):
     stylize_image(content, ref, output, lazy_predictor_factory(vgg, device, size))
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers") from None
-
-
 @cli.command("eval")
 @click.argument("sources", nargs=-1, required=True)
 @click.option(
-    "--max-frames", type=int, default=None, help="Score at most N frames per sequence (default: every frame)."
+    "--max-frames", type=POSITIVE, default=None, help="Score at most N frames per sequence (default: every frame)."
 )
-@click.option("--ref-frame", type=int, default=0, show_default=True, help="Frame used as the colour reference.")
+@click.option(
+    "--ref-frame", type=click.IntRange(min=0), default=0, show_default=True, help="Frame used as the colour reference."
+)
 @click.option("--ref", default=None, help="A reference image for every sequence instead of a frame.")
 @click.option("--baselines-only", is_flag=True, help="Only gray and reinhard (no weights needed).")
-@click.option("--batch", type=int, default=4, show_default=True)
+@click.option("--batch", type=POSITIVE, default=4, show_default=True)
 @click.option("--json", "json_path", default=None, help="Write per-sequence and mean figures here.")
 @click.option("--sheet", default=None, help="Write a contact sheet PNG (ground truth, gray, each method).")
 @click.option("--methods", default=None, help="Comma-separated methods to run (default: all; see README).")
@@ -233,6 +238,7 @@ def eval_cmd(
     from vidcolor.evaluate import report
     from vidcolor.evaluate.runner import evaluate
 
+    report.check_outputs([*sources, ref], json_path, sheet)
     factory = None if baselines_only else lazy_predictor_factory(vgg, device, size, hints)
     results, rows = evaluate(
         list(sources),
@@ -251,31 +257,22 @@ def eval_cmd(
         report.contact_sheet(rows, sheet)
 
 
-def _size_list(text: str | None) -> list[tuple[int, int]] | None:
-    if not text:
-        return None
-    try:
-        return [tuple(int(v) for v in item.lower().split("x")) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a list of WIDTHxHEIGHT sizes") from None
-
-
 @cli.command()
-@click.option("--sizes", default="256,512,1024", show_default=True, type=_int_list)
-@click.option("--batches", default="1,8", show_default=True, type=_int_list)
-@click.option("--dtypes", default="fp32,fp16,bf16", show_default=True, help="fp16/bf16 run on CUDA only.")
-@click.option("--repeats", default=3, show_default=True)
+@click.option("--sizes", default="256,512,1024", show_default=True, type=int_list)
+@click.option("--batches", default="1,8", show_default=True, type=int_list)
+@click.option("--dtypes", default="fp32,fp16,bf16", show_default=True, type=dtype_list, help="fp16/bf16: CUDA only.")
+@click.option("--repeats", default=3, show_default=True, type=POSITIVE)
 @click.option("--clip", default=None, help="Video for the streaming figures (else synthetic clips).")
-@click.option("--clip-frames", default=48, show_default=True)
+@click.option("--clip-frames", default=48, show_default=True, type=POSITIVE)
 @click.option(
     "--stream-sizes",
     default=None,
-    type=_size_list,
+    type=size_list,
     help="Synthetic clips WxH[,WxH] (default: 640x360 on CPU, 1920x1080,3840x2160 on CUDA).",
 )
 @click.option("--stream-size", default=256, show_default=True, help="Working size for the streaming figures.")
-@click.option("--stream-batch", default="4", show_default=True, type=_int_list, help="Streaming batches.")
-@click.option("--stream-dtypes", default=None, help="Streaming dtypes (default: fp32 on CPU, bf16 on CUDA).")
+@click.option("--stream-batch", default="4", show_default=True, type=int_list, help="Streaming batches.")
+@click.option("--stream-dtypes", default=None, type=dtype_list, help="Default: fp32 on CPU, bf16 on CUDA.")
 @click.option("--codec", default="libx264", show_default=True, help="Encoder for the streaming figures (or auto).")
 @click.option("--crf", default=18, show_default=True)
 @click.option("--preset", default="veryfast", show_default=True, help="Encoder preset for the streaming figures.")
@@ -308,6 +305,7 @@ def bench(
     from vidcolor.evaluate import report
     from vidcolor.evaluate.bench import run_bench
 
+    report.check_outputs([clip], json_path)
     if fast:
         stream_size, stream_batch, preset = FAST_PRESET["size"], [FAST_PRESET["batch"]], FAST_PRESET["preset"]
     results = run_bench(
@@ -315,7 +313,7 @@ def bench(
         device,
         sizes,
         batches,
-        [d.strip() for d in dtypes.split(",")],
+        list(dtypes),
         repeats,
         clip,
         clip_frames,
@@ -325,7 +323,7 @@ def bench(
         stream_size=stream_size,
         stream_batches=tuple(stream_batch),
         stream_sizes=tuple(stream_sizes) if stream_sizes else None,
-        stream_dtypes=tuple(d.strip() for d in stream_dtypes.split(",")) if stream_dtypes else None,
+        stream_dtypes=stream_dtypes,
         on_row=lambda row: click.echo(
             f"{row['size']}px batch {row['batch']} {row['dtype']}: {row['chain_seconds_per_image']:.4f} s/image",
             err=True,

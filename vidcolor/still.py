@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, write_format, write_image
+from vidcolor.io.paths import refuse_overwrite
 from vidcolor.timerange import TimeSpec
 
 if TYPE_CHECKING:
@@ -36,13 +37,6 @@ def plan_outputs(targets: list[Path], out: Path) -> list[Path]:
             raise VidcolorError(f"{t}: same output name {o.name} as {seen[o]}; colorize them into separate folders")
         seen[o] = t
     return outputs
-
-
-def refuse_overwrite(inputs: list[Path], outputs: list[Path]) -> None:
-    resolved = {p.resolve(): p for p in inputs}
-    for o in outputs:
-        if o.resolve() in resolved:
-            raise VidcolorError(f"{o}: output would overwrite the input {resolved[o.resolve()]}")
 
 
 def load_reference_image(ref: Path) -> tuple:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidcolor.errors import VidcolorError
-from vidcolor.io.encode import output_format
+from vidcolor.io.encode import EncodeSettings, check_encoder, output_format, resolve_codec
 from vidcolor.io.media import open_video, probe
 from vidcolor.pipeline import RunOptions, Summary, VideoJob, work_dir_for
 from vidcolor.progress import Progress
@@ -22,12 +22,20 @@ if TYPE_CHECKING:
 
 
 def check_run(
-    src: Path, out: Path, refs: str | None, shots: str | None, detector: str | None, threshold: float | None
+    src: Path,
+    out: Path,
+    refs: str | None,
+    shots: str | None,
+    detector: str | None,
+    threshold: float | None,
+    encode: EncodeSettings | None = None,
 ) -> ReferencePlan:
-    """Every check of a run's arguments, before any decoding: the source, the output, the references or shot file.
-    Returns the reference plan."""
+    """Every check of a run's arguments, before any decoding: the source, the output, the encoder settings (the
+    output's container must take them), the references or shot file. Returns the reference plan."""
     open_video(src).close()  # exists, is a video, has a video stream: fails fast with a clear line
     output_format(out)
+    if encode is not None:
+        check_encoder(resolve_codec(encode)[0], out)
     if out.exists() and out.resolve() == src.resolve():
         raise VidcolorError(f"{out}: output would overwrite the input")
     if not out.parent.is_dir():
@@ -56,7 +64,7 @@ def run_video(
     ``progress``: called with (frames done, total) instead of the terminal progress bar.
     ``start``/``duration``: colorize that segment only (a preview), its audio cut to match, timed from 0."""
     src, out = Path(source), Path(output)
-    plan = check_run(src, out, refs, shots, detector, threshold)
+    plan = check_run(src, out, refs, shots, detector, threshold, options.encode)
     window = None
     if start is not None or duration is not None:
         info = probe(src)

@@ -30,9 +30,10 @@ from torch.nn import functional as F
 from vidcolor.chroma import YCbCr, chroma_planes
 from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
 from vidcolor.evaluate.stream_bench import stream_row, synthetic_clips
-from vidcolor.io.encode import EncodeSettings
+from vidcolor.io.encode import EncodeSettings, check_encoder, resolve_codec
 from vidcolor.motion import gray_u8
 from vidcolor.predictor import Predictor
+from vidcolor.preflight import check_size
 from vidcolor.propagation import Propagation
 
 AMP = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -161,6 +162,9 @@ def run_bench(
 ) -> dict:
     from vidcolor.evaluate.runner import environment
 
+    for size in sizes:  # every argument checked before the weights load
+        check_size(size)
+    check_encoder(resolve_codec(EncodeSettings(codec, crf, preset))[0])
     predictor, weights_note = bench_predictor(make_predictor, device, stream_size)
     rows, skipped = [], []
     for dtype in dtypes:

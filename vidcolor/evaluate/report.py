@@ -9,7 +9,8 @@ import os
 import numpy as np
 
 from vidcolor.io.atomic import write_text_atomic
-from vidcolor.io.image import write_image
+from vidcolor.io.image import write_format, write_image
+from vidcolor.io.paths import check_output_folder, refuse_overwrite
 from vidcolor.io.thumbs import contact_sheet as sheet
 
 COLUMNS = (
@@ -42,8 +43,17 @@ def sequence_line(name: str, per_method: dict) -> str:
     return f"{name}: PSNR " + ", ".join(parts)
 
 
+def check_outputs(inputs: list, json_path: str | None = None, sheet: str | None = None) -> None:
+    """Before any work: the JSON file and the contact sheet replace no input (a file given, or one inside a folder
+    given), their folders exist, the sheet has an image extension."""
+    refuse_overwrite(inputs, [json_path, sheet])
+    check_output_folder(json_path, sheet)
+    if sheet:
+        write_format(sheet)
+
+
 def write_json(path: str | os.PathLike, data: dict) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n", make_folder=True)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def contact_sheet(rows: dict[str, list[tuple[str, list[np.ndarray]]]], path: str | os.PathLike, tile_w: int = 200):

@@ -9,7 +9,12 @@ Every frame keeps the source's pts and time base; colour tags, rotation and samp
 
 from __future__ import annotations
 
+import gc
 import heapq
+import io
+import os
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -55,7 +60,9 @@ class EncodeSettings:
         if self.crf == 0 and self.codec == "libx264":
             return {"qp": "0", "preset": self.preset}
         if self.crf == 0 and self.codec == "libx265":
-            return {"preset": self.preset, "x265-params": "lossless=1"}
+            return {"preset": self.preset, "x265-params": "lossless=1:log-level=error"}
+        if self.codec == "libx265":  # x265 logs on stderr itself (not through FFmpeg): keep it to errors
+            return {"crf": str(self.crf), "preset": self.preset, "x265-params": "log-level=error"}
         return {"crf": str(self.crf), "preset": self.preset}
 
 
@@ -69,6 +76,70 @@ def encoder_opens(codec: str) -> bool:
     except (av.error.FFmpegError, ValueError, OSError):
         return False
     return True
+
+
+CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libaom-av1": 63, "libsvtav1": 63}
+
+
+def _open(codec: str, options: dict[str, str]) -> None:
+    cc = av.CodecContext.create(codec, "w")
+    cc.width, cc.height, cc.pix_fmt, cc.time_base = 64, 64, "yuv420p", Fraction(1, 25)
+    cc.options = options
+    cc.open()
+
+
+def _header(codec: str, fmt: str) -> None:
+    """An in-memory ``fmt`` file with a ``codec`` video stream, up to its header (where a muxer refuses a codec)."""
+    with av.open(io.BytesIO(), "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 25)
+        container.start_encoding()
+
+
+def _fails(trial, *args) -> str | None:
+    """None when ``trial(*args)`` works, else what went wrong, in the encoder's own words where it printed any: the
+    process's stderr is caught meanwhile (encoders such as x264 print their complaints there themselves)."""
+    with tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(caught.fileno(), 2)
+        try:
+            trial(*args)
+            return None
+        except (av.error.FFmpegError, ValueError) as exc:
+            error = exc
+        finally:
+            gc.collect()  # the encoder is freed (and x265 says goodbye) while stderr is still caught
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        said = [line for line in caught.read().decode(errors="replace").splitlines() if "error" in line.lower()]
+    return " ".join((said[-1] if said else str(error)).split())
+
+
+def check_encoder(settings: EncodeSettings, output: Path | None = None) -> None:
+    """Before any work, one line for each way the encoder settings cannot work: an encoder this build lacks or that
+    is not a video encoder, a crf outside its range, a preset (or other option) it does not open with, an
+    ``output`` container that cannot hold its video. ``--codec auto`` is resolved first (``resolve_codec``)."""
+    name = settings.codec
+    try:
+        codec = av.Codec(name, "w")
+    except (av.error.FFmpegError, ValueError):
+        raise VidcolorError(f"--codec {name}: no such encoder here (libx264, libx265, libvpx-vp9, ...)") from None
+    if codec.type != "video":
+        raise VidcolorError(f"--codec {name}: encodes {codec.type}, not video")
+    top = CRF_MAX.get(codec.name, 63)
+    if not 0 <= settings.crf <= top:
+        raise VidcolorError(f"--crf {settings.crf}: {codec.name} takes 0 (lossless) to {top}")
+    failed = _fails(_open, name, settings.options())
+    if failed:
+        raise VidcolorError(f"--codec {name} --preset {settings.preset} --crf {settings.crf}: the encoder does not "
+                            f"open with these ({failed})")  # fmt: skip
+    if output is not None and _fails(_header, name, output_format(output)):
+        fits = "libvpx-vp9" if output.suffix.lower() == ".webm" else "libx264"
+        raise VidcolorError(f"{output}: a {output.suffix} file cannot hold {codec.name} video (use --codec {fits}, "
+                            "or an .mp4/.mkv output)")  # fmt: skip
 
 
 def resolve_codec(settings: EncodeSettings) -> tuple[EncodeSettings, str]:

@@ -53,7 +53,9 @@ class FilmJob:
 class FilmRun:
     def __init__(self, job: FilmJob) -> None:
         self.job, self.name = job, job.source.name
-        self.plan = check_run(job.source, job.output, job.refs, job.shots, job.detector, job.threshold)
+        self.plan = check_run(
+            job.source, job.output, job.refs, job.shots, job.detector, job.threshold, job.options.encode
+        )
         self.work_dir = work_dir_for(job.output)
         self.results: dict[int, dict] = {}
         self.spans: list[Span] = []

@@ -13,6 +13,7 @@ import av
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import read_image
 from vidcolor.io.media import frame_gray, open_video, probe
+from vidcolor.io.paths import check_output_folder, refuse_overwrite
 from vidcolor.refs import plan_references
 from vidcolor.shots.detect import make_detector
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_csv, write_yaml
@@ -60,8 +61,8 @@ def make_shots(
     src, out = Path(source), Path(output)
     if out.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise VidcolorError(f"{out}: shot file must end in .yaml (a .csv twin is written beside it)")
-    if out.resolve() == src.resolve():
-        raise VidcolorError(f"{out}: output would overwrite the input")
+    refuse_overwrite([src, import_csv, refs], [out, out.with_suffix(".csv")])  # the .csv twin too
+    check_output_folder(out)
     info = probe(src)
     plan = plan_references(refs, per_shot=True) if refs else None
     if import_csv:
