@@ -1,5 +1,7 @@
 """The streaming video pipeline on synthetic media: timing, audio, odd inputs, failures, resume."""
 
+import os
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -155,6 +157,13 @@ def test_resume_gives_the_same_frames(tmp_path, ref):
     assert not out.exists() and work_dir_for(out).exists()
     with pytest.raises(VidcolorError, match="--resume"):
         run(src, out, ref, batch=2)
+    with pytest.raises(VidcolorError, match="differs in its encoder settings"):
+        run(src, out, ref, batch=2, resume=True, encode=replace(FAST, crf=30))
+    stamp = ref.stat()
+    os.utime(ref, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))  # the reference replaced under its name
+    with pytest.raises(VidcolorError, match=r"differs in its reference files \(changed since\).*--fresh"):
+        run(src, out, ref, batch=2, resume=True)
+    os.utime(ref, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     summary = run(src, out, ref, batch=2, resume=True)
     assert summary.resumed_from in (4, 8)  # whole chunks of 4 that were done before the crash survive
     a, b = frames_rgb(straight), frames_rgb(out)
@@ -176,6 +185,25 @@ def test_truncated_files(tmp_path, ref):
     bad.write_bytes(mp4.read_bytes()[:2000])
     with pytest.raises(VidcolorError, match="cut.mp4"):
         run(bad, tmp_path / "o2.mp4", ref)
+
+
+def test_an_mp4_cut_after_its_index_says_so(tmp_path, ref):
+    import av
+
+    src = make_video(tmp_path / "in.mp4", frames=24, audio=None)
+    whole = tmp_path / "whole.mp4"  # the index (moov) first, as web-ready files have it
+    with av.open(str(src)) as i, av.open(str(whole), "w", options={"movflags": "faststart"}) as o:
+        s = o.add_stream_from_template(i.streams.video[0])
+        for packet in i.demux(i.streams.video[0]):
+            if packet.size:
+                packet.stream = s
+                o.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    summary = run(cut, tmp_path / "out.mp4", ref)
+    assert 0 < summary.frames < 24
+    assert "lists 24 frames" in summary.stopped_early and "truncated?" in summary.stopped_early
+    assert run(whole, tmp_path / "out-whole.mp4", ref).stopped_early is None
 
 
 def cli_error(*args):

@@ -45,6 +45,19 @@ class FrameRange:
     seek_pts: int | None = None  # where to seek (a few frames before ``first``, so the pts window is full)
 
 
+def ends_short(info, frames: int, last_pts: int | None, step: int) -> str | None:
+    """Why a file that decoded without an error still looks cut short: its index lists more frames than came out
+    and the last one shown ends well before the duration the container states (an MP4 cut after its index was
+    written, say), else None. Frames an edit list hides at the start do not count: the end is what matters."""
+    if not info.frames_exact or frames >= info.frames or last_pts is None or not info.duration:
+        return None
+    shown = float((last_pts + step) * info.time_base)
+    if shown >= info.duration - max(2 * step * float(info.time_base), 0.02 * info.duration):
+        return None
+    return (f"the file ends at frame {frames} ({shown:.2f} s) but its index lists {info.frames} frames "
+            f"({info.duration:.2f} s): truncated?")  # fmt: skip
+
+
 class DecodeStage:
     def __init__(
         self,
@@ -127,7 +140,7 @@ class DecodeStage:
         source = decoded()
         timed = restore_pts(source, step, on_repair=repaired)
         try:
-            index, shot, shot_first, origin = (None if seek else 0), -1, None, None
+            index, shot, shot_first, origin, last_pts = (None if seek else 0), -1, None, None, None
             for pts, luma in timed:
                 if stop.is_set():
                     return True
@@ -158,6 +171,7 @@ class DecodeStage:
                     origin = pts if origin is None else origin
                     self.window_pts = (origin, pts + step)
                     pts -= origin  # the preview starts at time 0
+                last_pts = pts
                 yield index, pts, luma, shot, shot_first
                 index += 1
             if index is None:
@@ -166,6 +180,8 @@ class DecodeStage:
                 self.stopped_early = (
                     f"decoding stopped at frame {index} ({failure[0].__class__.__name__}): file damaged?"
                 )
+            elif end is None and not stop.is_set():
+                self.stopped_early = ends_short(info, index, last_pts, step)
             return True
         finally:
             timed.close()  # the generators let go of the decoder before its container closes

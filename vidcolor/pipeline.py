@@ -120,7 +120,10 @@ class WorkState:
                     "add --resume to continue it, or --fresh to start over"
                 )
             if saved.get("fingerprint") != self.fingerprint:
-                raise VidcolorError(f"{self.dir}: the unfinished run used another source or settings; use --fresh")
+                now, before = json.loads(json.dumps(self.fingerprint)), saved.get("fingerprint") or {}
+                what = sorted({CHANGED.get(k, k) for k in {*now, *before} if now.get(k) != before.get(k)})
+                raise VidcolorError(f"{self.dir}: the unfinished run differs in its {', '.join(what) or 'settings'}"
+                                    " (its chunks would not match this run); use --fresh to start over")  # fmt: skip
             self.chunks = [c for c in saved["chunks"] if (self.dir / c["file"]).is_file()]
             return
         try:
@@ -335,6 +338,12 @@ class VideoJob:
         return time.perf_counter() - t0
 
 
+# a fingerprint's key -> what a resumed run changed when it differs
+CHANGED = {"source": "source", "size": "source", "mtime_ns": "source", "refs": "references", "starts": "shots",
+           "ref_files": "reference files (changed since)", "encode": "encoder settings", "window": "preview window",
+           "propagate": "propagation", "detector": "shot detection"}  # fmt: skip
+
+
 def run_fingerprint(
     source: Path, plan: ReferencePlan, encode: EncodeSettings, window=None, propagate: bool = True
 ) -> dict:
@@ -347,11 +356,21 @@ def run_fingerprint(
             "size": source.stat().st_size,
             "mtime_ns": source.stat().st_mtime_ns,
             "refs": [[str(p) for p in s.paths] for s in plan.segments] + [str(p) for p in plan.candidates],
+            "ref_files": _file_stamps([*(p for s in plan.segments for p in s.paths), *plan.candidates]),
             "starts": [s.start for s in plan.segments],
             "detector": [plan.detector, plan.threshold],
             "encode": asdict(encode),
         }
     )
+
+
+def _file_stamps(paths) -> dict[str, list[int]]:
+    """Each file's size and modification time: a reference replaced under the same name is another run."""
+    stamps = {}
+    for p in paths:
+        st = Path(p).stat()
+        stamps[str(p)] = [st.st_size, st.st_mtime_ns]
+    return stamps
 
 
 def finish_output(

@@ -3,8 +3,9 @@
 Frames are 0-based and ranges half-open: a shot covers frames ``start`` .. ``end - 1``. Seconds and timecodes are
 written for people and ignored on reading. ``reference`` is a path, a list of paths (their statistics are
 combined) or empty (automatic colorization, or the nearest assigned neighbour when ``unassigned: neighbour``).
-Relative reference paths are relative to the shot file. A ``source`` fingerprint (file name, frame count,
-duration) catches a file made for another video. PySceneDetect's CSV (1-based, inclusive) can be imported.
+Relative reference paths are relative to the shot file. A ``source`` fingerprint (frame count and duration,
+checked; the file name, for people: a renamed copy still matches) catches a file made for another video.
+PySceneDetect's CSV (1-based, inclusive) can be imported.
 """
 
 from __future__ import annotations
