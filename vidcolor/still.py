@@ -83,20 +83,22 @@ def colorize_frame(
 ) -> Path:
     """The frame of ``video`` at ``at`` coloured as `run` colours it (its luma plane kept), found by seeking."""
     from vidcolor.io.media import probe
-    from vidcolor.io.seek import frames_at
+    from vidcolor.io.seek import frame_seconds, frames_at
     from vidcolor.io.yuv import frame_luma, plan_planar
     from vidcolor.timerange import resolve_window
 
     src, out_path = Path(video), Path(out)
     info = probe(src)
-    index = resolve_window(str(src), info.frames, info.rate, at, None, "--frame").first
+    times = frame_seconds(info, at)
+    index = resolve_window(str(src), info.frames, info.rate, at, None, "--frame", times).first
+    exact = [info.start_pts + round(times[index] / info.time_base)] if times else None  # variable frame rate
     write_format(out_path)
     ref_path = check_image(ref) if ref else None
     refuse_overwrite([src] + ([ref_path] if ref_path else []), [out_path])
     if ref_path:
         load_reference_image(ref_path)  # grayscale references refused before the networks load
     fmt = plan_planar(info, "libx264")
-    found = list(frames_at(src, info, [index], lambda frame: frame_luma(frame, fmt)))
+    found = list(frames_at(src, info, [index], lambda frame: frame_luma(frame, fmt), exact))
     if not found:
         raise VidcolorError(f"{src}: frame {index} ({at.text}) could not be decoded")
     from vidcolor.preview import FramePreview  # imports torch: every argument checked

@@ -2,14 +2,18 @@
 every check here runs before torch is imported.
 
 A time is seconds (``90``, ``12.5``), a timecode (``1:30``, ``01:02:03.5``) or a frame number (``240f``). Frames
-count from 0 at the film's average rate (exact for constant frame rate). A segment is the half-open frame range
-[first, first + frames); a duration that runs past the end stops at the end, as ffmpeg's ``-t`` does.
+count from 0. A time in seconds selects the first frame shown at or after it, as ffmpeg's ``-ss`` does: found among
+the frames' own times where they are given (``times``: variable frame rate), else at the film's average rate
+(exact for constant frame rate). A segment is the half-open frame range [first, first + frames); a duration that
+runs past the end stops at the end, as ffmpeg's ``-t`` does.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -26,9 +30,14 @@ class TimeSpec:
     seconds: float = 0.0
     frame: int | None = None
 
-    def to_frames(self, rate: Fraction) -> int:
-        """The time as a frame count at ``rate`` (frames per second)."""
-        return self.frame if self.frame is not None else round(self.seconds * float(rate))
+    def to_frames(self, rate: Fraction, times: Sequence[float] | None = None) -> int:
+        """The time as a frame index: the first frame at or after it among ``times`` (each frame's seconds from
+        the first; a frame within a microsecond counts as at it), else at ``rate`` (frames per second)."""
+        if self.frame is not None:
+            return self.frame
+        if times is not None:
+            return bisect.bisect_left(times, self.seconds - 1e-6)
+        return round(self.seconds * float(rate))
 
 
 def parse_time(text: str, option: str) -> TimeSpec:
@@ -72,7 +81,10 @@ class FrameWindow:
 
 
 def _fmt(frames: int, rate: Fraction) -> str:
-    seconds = float(frames / rate) if rate else 0.0
+    return _clock(float(frames / rate) if rate else 0.0)
+
+
+def _clock(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{int(h):02d}:{int(m):02d}:{s:06.3f}"
@@ -85,22 +97,30 @@ def resolve_window(
     start: TimeSpec | None,
     duration: TimeSpec | None,
     start_option: str = "--start",
+    times: Sequence[float] | None = None,
 ) -> FrameWindow | None:
     """The frame range of ``--start``/``--duration`` on a film of ``total`` frames; None when neither is given.
+    ``times``: each frame's seconds from the first (``io.seek.display_pts``), at least up to the range's end.
     A start at or past the end and an empty duration are errors naming the film and its length."""
     if start is None and duration is None:
         return None
-    first = start.to_frames(rate) if start else 0
-    if first >= total:
+    first = start.to_frames(rate, times) if start else 0
+    if first >= total or (times is not None and first >= len(times) and start.frame is None):
         raise VidcolorError(
             f"{source}: {start_option} {start.text} is past the end of the video ({_fmt(total, rate)}, {total} frames)"
         )
-    count = duration.to_frames(rate) if duration else total - first
+    if duration and duration.frame is None and times is not None:  # frames shown before start + duration
+        begin = start.seconds if start and start.frame is None else (times[first] if first < len(times) else 0.0)
+        count = bisect.bisect_left(times, begin + duration.seconds - 1e-6) - first
+    else:
+        count = duration.to_frames(rate) if duration else total - first
     if count < 1:
         raise VidcolorError(f"{source}: --duration {duration.text} selects no frame (at {float(rate):.3f} fps)")
     return FrameWindow(first, min(count, total - first))
 
 
-def frame_label(window: FrameWindow, rate: Fraction) -> str:
-    """``frames 240..480 (00:00:10.000-00:00:20.000)`` for messages."""
+def frame_label(window: FrameWindow, rate: Fraction, times: Sequence[float] | None = None) -> str:
+    """``frames 240..480 (00:00:10.000-00:00:20.000)`` for messages (``times``: the frames' own, where known)."""
+    if times is not None and window.end < len(times):
+        return f"frames {window.first}..{window.end} ({_clock(times[window.first])}-{_clock(times[window.end])})"
     return f"frames {window.first}..{window.end} ({_fmt(window.first, rate)}-{_fmt(window.end, rate)})"

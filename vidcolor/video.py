@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings, check_encoder, output_format, resolve_codec
 from vidcolor.io.media import open_video, probe
+from vidcolor.io.seek import frame_seconds
 from vidcolor.pipeline import RunOptions, Summary, VideoJob, work_dir_for
 from vidcolor.progress import Progress
 from vidcolor.refs import ReferencePlan, plan_from_shots, plan_references
@@ -65,10 +66,11 @@ def run_video(
     ``start``/``duration``: colorize that segment only (a preview), its audio cut to match, timed from 0."""
     src, out = Path(source), Path(output)
     plan = check_run(src, out, refs, shots, detector, threshold, options.encode)
-    window = None
+    window = times = None
     if start is not None or duration is not None:
         info = probe(src)
-        window = resolve_window(str(src), info.frames, info.rate, start, duration)
+        times = frame_seconds(info, start, duration)
+        window = resolve_window(str(src), info.frames, info.rate, start, duration, times=times)
         options = replace(options, window=window)
 
     def factory() -> Predictor:
@@ -78,7 +80,7 @@ def run_video(
             print(f"vidcolor: {plan.note}; device {p.device}, {dtype}, working size {p.size}", file=sys.stderr)
         return p
 
-    label = f"{src.name} {frame_label(window, info.rate)}" if window else src.name
+    label = f"{src.name} {frame_label(window, info.rate, times)}" if window else src.name
     bar = Progress(label, quiet=quiet, summary=False) if progress is None else None  # run_video says the summary
     warn = None if quiet else lambda message: print(f"vidcolor: warning: {message}", file=sys.stderr)
     warn = bar.write if bar and not quiet else warn

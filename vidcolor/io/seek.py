@@ -26,9 +26,10 @@ def half_frame(info: VideoInfo) -> int:
     return max(1, round(1 / (2 * info.rate * info.time_base)))
 
 
-def seek_frames(container, stream, info: VideoInfo, index: int) -> Iterator[av.VideoFrame]:
-    """Decoded frames from the keyframe before frame ``index`` on, in display order (a generator)."""
-    target = frame_pts(info, index)
+def seek_frames(container, stream, info: VideoInfo, index: int, target: int | None = None) -> Iterator[av.VideoFrame]:
+    """Decoded frames from the keyframe before frame ``index`` (timestamp ``target``; default: at the average
+    rate) on, in display order (a generator)."""
+    target = frame_pts(info, index) if target is None else target
     for back in (*BACKOFF, None):
         if back is None or target - round(back / info.time_base) <= info.start_pts:
             container.seek(0, backward=True)  # from the start of the file
@@ -47,18 +48,23 @@ def seek_frames(container, stream, info: VideoInfo, index: int) -> Iterator[av.V
 
 
 def frames_at(
-    path: str | os.PathLike, info: VideoInfo, indices: list[int], convert: Callable[[av.VideoFrame], object]
+    path: str | os.PathLike,
+    info: VideoInfo,
+    indices: list[int],
+    convert: Callable[[av.VideoFrame], object],
+    pts: list[int] | None = None,
 ) -> Iterator[tuple[int, object]]:
     """(index, convert(frame)) for each frame index, one seek each (ascending indices decode nothing twice when
-    they share a keyframe interval, but each still seeks). Indices past the end are skipped."""
+    they share a keyframe interval, but each still seeks). Indices past the end are skipped. ``pts``: each frame's
+    own timestamp where known (``display_pts``: variable frame rate), else found at the average rate."""
     container = open_video(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         half = half_frame(info)
-        for index in indices:
-            target = frame_pts(info, index)
-            for frame in seek_frames(container, stream, info, index):
+        for n, index in enumerate(indices):
+            target = pts[n] if pts is not None else frame_pts(info, index)
+            for frame in seek_frames(container, stream, info, index, target):
                 if frame.pts is None or frame.pts >= target - half:
                     yield index, convert(frame)
                     break
@@ -69,3 +75,37 @@ def frames_at(
 def span_seconds(info: VideoInfo, first: int, end: int) -> tuple[float, float]:
     """(start, end) seconds in the source's clock of frames [first, end) at the average rate."""
     return float(frame_pts(info, first) * info.time_base), float(frame_pts(info, end) * info.time_base)
+
+
+def display_pts(path, start_pts: int, time_base, until: float | None = None) -> list[int] | None:
+    """The video packets' timestamps in display order (no decoding), from the first frame's (``start_pts``; frames
+    an edit list hides before it are left out), read up to ``until`` seconds after it plus a reordering margin
+    (None: all). Frame i of the film shows at ``(pts[i] - start_pts) * time_base``: exact for variable frame rate,
+    where counting at the average rate lands elsewhere. None when a packet has no timestamp (AVI's frame numbers
+    and the average rate then say the same)."""
+    stamps: list[int] = []
+    margin = 5.0  # seconds: decode order strays from display order by a few frames only
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
+            if packet.pts is None:
+                return None
+            if packet.pts >= start_pts:
+                stamps.append(packet.pts)
+            if until is not None and float((packet.pts - start_pts) * time_base) > until + margin:
+                break
+    return sorted(stamps)
+
+
+def frame_seconds(info: VideoInfo, *specs) -> list[float] | None:
+    """The frames' own times (seconds from the first) far enough for ``specs`` (timerange.TimeSpec or None) given
+    in seconds; None when none is (frame numbers need no times), for AVI (constant rate by design) or without packet
+    timestamps."""
+    seconds = [s.seconds for s in specs if s is not None and s.frame is None]
+    if not seconds or info.format == "avi":
+        return None
+    until = sum(seconds) if len(seconds) == sum(s is not None for s in specs) else None  # a frame number: all
+    pts = display_pts(info.path, info.start_pts, info.time_base, until)
+    return None if pts is None else [float((p - info.start_pts) * info.time_base) for p in pts]
