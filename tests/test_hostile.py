@@ -71,6 +71,9 @@ def test_reference_image_modes(tmp_path, kind):
     if kind == "alpha.png":
         assert out.shape == (36, 64, 3)  # cropped to the visible part
         assert np.abs(out.astype(int) - rgb[12:]).max() <= 1
+        whole = read_image(path, crop=False)  # a target keeps its size: the hidden rows are white
+        assert whole.shape == (48, 64, 3) and (whole[:12] == 255).all()
+        assert np.abs(whole[12:].astype(int) - rgb[12:]).max() <= 1
     elif kind == "gray16.png":
         assert np.abs(out[..., 0].astype(int) - rgb[..., 0]).max() <= 1
     else:

@@ -66,7 +66,7 @@ def colorize_images(
     predictor = make_predictor(need_transfer=ref_path is not None)
     reference = predictor.prepare_reference(ref_image, ref_path.name) if ref_image is not None else None
     for t, o in zip(target_paths, outputs, strict=True):
-        rgb = predictor.colorize(read_image(t)[None], reference)[0]
+        rgb = predictor.colorize(read_image(t, crop=False)[None], reference)[0]
         write_image(o, rgb)
         if not quiet:
             print(f"{t} -> {o}", file=sys.stderr)
@@ -116,7 +116,7 @@ def stylize_image(content: str, style: str, out: str, make_predictor: Callable[.
     content_path, style_path, out_path = check_image(content), check_image(style), Path(out)
     write_format(out_path)
     refuse_overwrite([content_path, style_path], [out_path])
-    content_image, style_image = read_image(content_path), read_image(style_path)
+    content_image, style_image = read_image(content_path, crop=False), read_image(style_path)
     predictor = make_predictor(need_transfer=True, need_colorizer=False)
     reference = predictor.prepare_reference(style_image, style_path.name)
     write_image(out_path, stylize(predictor, content_image, reference))

@@ -52,22 +52,23 @@ def _too_large(exc: Exception) -> str:
     return f"image too large ({size}PIL refuses over {limit:.0f} megapixels): scale it down"
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, crop: bool = True) -> np.ndarray:
     """(H, W, 3) uint8 RGB. Gray, palette, CMYK and 16-bit images are converted; EXIF rotation applied. An image
-    with transparency is cropped to its visible part and laid on white (the hidden pixels' colours are not its)."""
+    with transparency is laid on white (the hidden pixels' colours are not its) and, with ``crop`` (a reference),
+    cropped to its visible part; a target keeps its size (``crop=False``)."""
     path = check_image(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # palette transparency and PIL's size warnings: handled
             with Image.open(path) as img:
-                return _to_rgb(ImageOps.exif_transpose(img))
+                return _to_rgb(ImageOps.exif_transpose(img), crop)
     except Image.DecompressionBombError as exc:
         raise VidcolorError(f"{path}: {_too_large(exc)}") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise VidcolorError(f"{path}: unreadable image ({exc})") from None
 
 
-def _to_rgb(img: Image.Image) -> np.ndarray:
+def _to_rgb(img: Image.Image, crop: bool = True) -> np.ndarray:
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         arr = (arr / max(1.0, 65535.0 if arr.max() > 255 else 255.0) * 255.0).round().astype(np.uint8)
@@ -75,9 +76,9 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         box = rgba.getchannel("A").getbbox()
-        if box is None:
+        if box is None and crop:
             raise ValueError("every pixel is transparent")
-        rgba = rgba.crop(box)
+        rgba = rgba.crop(box) if crop else rgba
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("RGB")).copy()
     return np.asarray(img.convert("RGB")).copy()
