@@ -183,8 +183,17 @@ def test_truncated_files(tmp_path, ref):
     mp4 = make_video(tmp_path / "in.mp4", frames=10)
     bad = tmp_path / "cut.mp4"
     bad.write_bytes(mp4.read_bytes()[:2000])
-    with pytest.raises(VidcolorError, match="cut.mp4"):
+    with pytest.raises(VidcolorError, match="cut.mp4.*cut short"):  # its index (written last) is gone
         run(bad, tmp_path / "o2.mp4", ref)
+
+
+def test_a_frame_of_a_rotated_video_is_shown_upright(tmp_path):
+    from vidcolor.still import colorize_frame
+    from vidcolor.timerange import parse_time
+
+    src = make_video(tmp_path / "phone.mp4", frames=3, rotation=90)  # 64x48 stored, shown 48 wide
+    out = colorize_frame(str(src), parse_time("0", "--frame"), None, str(tmp_path / "f.png"), tiny_predictor, True)
+    assert Image.open(out).size == (48, 64)
 
 
 def test_an_mp4_cut_after_its_index_says_so(tmp_path, ref):

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, write_format, write_image
 from vidcolor.io.paths import refuse_overwrite
@@ -104,7 +106,9 @@ def colorize_frame(
     from vidcolor.preview import FramePreview  # imports torch: every argument checked
 
     predictor = make_predictor(need_transfer=ref_path is not None)
-    write_image(out_path, FramePreview(predictor, fmt)(found[0][1], (ref_path,) if ref_path else ()))
+    rgb = FramePreview(predictor, fmt)(found[0][1], (ref_path,) if ref_path else ())
+    turns = round(info.rotation / 90) % 4  # the display matrix's counterclockwise angle: shown as players show it
+    write_image(out_path, np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb)
     if not quiet:
         print(f"{src} frame {index} ({at.text}) -> {out_path}", file=sys.stderr)
     return out_path

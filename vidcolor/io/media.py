@@ -86,15 +86,20 @@ def open_video(path: str | os.PathLike) -> av.container.InputContainer:
     if path.is_dir():
         raise VidcolorError(f"{path}: is a folder, expected a video file")
     if path.suffix.lower() in IMAGE_EXTS:
-        raise VidcolorError(f"{path}: is an image, not a video; use `vidcolor image` for still images")
+        raise VidcolorError(f"{path}: is an image, not a video (for a still: `vidcolor image {path.name}`, no --frame)")
     try:
         container = av.open(str(path))
     except av.error.EOFError:
         raise VidcolorError(f"{path}: empty or cut short, nothing to decode") from None
     except (av.error.FFmpegError, OSError) as exc:
-        raise VidcolorError(f"{path}: not a readable video ({exc.__class__.__name__})") from None
+        cut = isinstance(exc, av.error.InvalidDataError) and path.suffix.lower() in (".mp4", ".m4v", ".mov")
+        hint = ": cut short or unfinished? (an MP4's index is written last)" if cut else ""
+        raise VidcolorError(f"{path}: not a readable video ({exc.__class__.__name__}){hint}") from None
     if not container.streams.video:
+        empty = not container.streams
         container.close()
+        if empty:  # an MP4 writes its index (the streams) last: a download or recording cut short has none
+            raise VidcolorError(f"{path}: no streams at all: cut short or unfinished (an MP4's index comes last)?")
         raise VidcolorError(f"{path}: has no video stream")
     return container
 
