@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings, check_encoder, output_format, resolve_codec
 from vidcolor.io.media import open_video, probe
+from vidcolor.io.paths import check_output_folder
 from vidcolor.io.seek import frame_seconds
 from vidcolor.pipeline import RunOptions, Summary, VideoJob, work_dir_for
 from vidcolor.progress import Progress
@@ -39,8 +40,7 @@ def check_run(
         check_encoder(resolve_codec(encode)[0], out)
     if out.exists() and out.resolve() == src.resolve():
         raise VidcolorError(f"{out}: output would overwrite the input")
-    if not out.parent.is_dir():
-        raise VidcolorError(f"{out.parent}: output folder does not exist")
+    check_output_folder(out)  # and not a folder itself
     if shots:
         return plan_from_shots(read_shot_file(shots, probe(src)))
     return plan_references(refs, per_shot=detector is not None, detector=detector, threshold=threshold)
