@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from media import make_video
 from test_cli import assert_one_line_error, run
 
-from vidcolor.cli_options import fast_settings
+from vidcolor.cli_options import fast_settings, int_list
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings, check_encoder
 from vidcolor.io.paths import refuse_overwrite
@@ -32,6 +32,10 @@ def test_usage_errors_are_one_line_and_exit_1(args, needles):
     code, out = run(*args)
     assert code == 1
     assert_one_line_error(code, out, *needles)
+
+
+def test_an_empty_list_means_none():
+    assert int_list("") == [] and int_list("1,8") == [1, 8]  # `bench --sizes ""`: the streaming figures only
 
 
 def test_fast_fills_in_only_what_the_command_line_leaves_out():

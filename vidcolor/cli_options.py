@@ -69,18 +69,18 @@ def threshold_option(f):
 
 
 def int_list(text: str) -> list[int]:
-    """ "1,8" -> [1, 8]: positive integers."""
+    """Comma-separated positive integers: 1,8 -> [1, 8]; empty -> [] (`bench --sizes ""`: streaming figures only)."""
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a comma-separated list of integers") from None
-    if not values or min(values) < 1:
+    if values and min(values) < 1:
         raise click.BadParameter(f"{text!r}: each value must be at least 1")
     return values
 
 
 def size_list(text: str | None) -> list[tuple[int, int]] | None:
-    """ "1920x1080,3840x2160" -> [(1920, 1080), (3840, 2160)]: even sizes of at least 16 pixels (4:2:0 clips)."""
+    """WIDTHxHEIGHT list: 1920x1080,3840x2160 -> [(1920, 1080), (3840, 2160)], each even and at least 16 (4:2:0)."""
     if not text:
         return None
     try:
@@ -93,7 +93,7 @@ def size_list(text: str | None) -> list[tuple[int, int]] | None:
 
 
 def dtype_list(text: str | None) -> tuple[str, ...] | None:
-    """ "fp32,bf16" -> ("fp32", "bf16"), each one of DTYPES."""
+    """Comma-separated dtypes: fp32,bf16 -> ("fp32", "bf16"), each one of DTYPES."""
     if text is None:
         return None
     values = tuple(d.strip() for d in text.split(",") if d.strip())
