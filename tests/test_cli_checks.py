@@ -99,6 +99,8 @@ def test_outputs_never_replace_inputs(tmp_path):
     with pytest.raises(VidcolorError, match="a file of the input folder"):
         refuse_overwrite([folder], [folder / "a.png"])
     refuse_overwrite([folder], [folder / "new.png"])  # a new file beside them replaces nothing
+    (folder / "film.shots.yaml").write_text("")
+    refuse_overwrite([folder], [folder / "film.shots.yaml"])  # an earlier run's output there is no input
     (tmp_path / "in.mp4").write_bytes(b"x")
     (tmp_path / "link.mp4").hardlink_to(tmp_path / "in.mp4")
     with pytest.raises(VidcolorError, match="overwrite the input"):

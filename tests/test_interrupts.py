@@ -16,8 +16,8 @@ from test_pipeline import ref, run, tiny_predictor  # noqa: F401 - fixture
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encoder_process import EncoderProcess
-from vidcolor.pipeline import work_dir_for
 from vidcolor.predictor import Predictor
+from vidcolor.work_state import work_dir_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

@@ -118,36 +118,54 @@ def test_segment_seeks_instead_of_decoding_from_the_start(tmp_path):
     assert np.array_equal(items[0][2], planes[400])
 
 
-def test_variable_frame_rate_segments_by_the_frames_own_times(tmp_path):
-    # 100 fps for 0.1 s, then 5 fps: the average rate (about 13 fps) puts 1.0 s at frame 13 (shown at 0.7 s)
-    pts = [*range(0, 11), *range(30, 200, 20)]  # hundredths of a second
-    src = tmp_path / "vfr.mp4"
-    with av.open(str(src), "w") as out:
-        v = out.add_stream("libx264", rate=100, options={"crf": "10", "preset": "ultrafast"})
+def vfr_film(path, pts, rate=100):
+    """Frames shown at ``pts`` (hundredths of a second), frame i's gray level 7 * i (so a wrong frame shows)."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=rate, options={"crf": "10", "preset": "ultrafast"})
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
         v.codec_context.time_base = v.time_base = Fraction(1, 100)
         for i, t in enumerate(pts):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 7 * i, np.uint8), format="rgb24")
             frame.pts, frame.time_base = t, Fraction(1, 100)
             for p in v.encode(frame):
                 out.mux(p)
         for p in v.encode(None):
             out.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_variable_frame_rate_segments_by_the_frames_own_times(tmp_path, ext):
+    # 100 fps for 0.1 s, then 5 fps: the average rate (about 13 fps) puts 1.0 s at frame 13 (shown at 0.7 s)
+    pts = [*range(0, 11), *range(30, 200, 20)]
+    src = vfr_film(tmp_path / f"vfr{ext}", pts)
     _, planes_in = luma_planes(src)
     summary = run_segment(src, tmp_path / "p.mp4", "1.0", "0.5")
     assert summary.frames == 2  # the frames shown at 1.1 and 1.3 s
     _, planes_out = luma_planes(tmp_path / "p.mp4")
     assert all(np.array_equal(a, b) for a, b in zip(planes_out, planes_in[15:17], strict=True))
     times = [i / 100 for i in pts]
-    assert resolve_window("v", len(pts), Fraction(13), parse_time("1", "-"), parse_time("0.5", "-"), times=times) == (
-        FrameWindow(15, 2)
-    )
+    window = resolve_window("v", len(pts), Fraction(13), parse_time("1", "-"), parse_time("0.5", "-"), times=times)
+    assert window == FrameWindow(15, 2, 1.1)
     assert resolve_window("v", len(pts), Fraction(13), parse_time("0.05", "-"), None, times=times).first == 5
     info = probe(src)
     assert frame_seconds(info, parse_time("1", "--frame")) == pytest.approx(times)  # read from the packets
-    assert frame_seconds(info, parse_time("15f", "--frame")) is None  # a frame number needs no times
     at = info.start_pts + round(Fraction(110, 100) / info.time_base)  # `image --frame 1.0`'s seek
     assert list(frames_at(src, info, [15], lambda frame: frame.pts, pts=[at])) == [(15, at)]
+    # 10 frames 0.1 s apart, then 0.025 s: in Matroska a frame sits where the average rate puts frame 20
+    pts = [*range(0, 100, 10), *range(100, 150, 2)]
+    src = vfr_film(tmp_path / f"vfr2{ext}", pts, rate=25)
+    _, planes_in = luma_planes(src)
+    run_segment(src, tmp_path / "q.mp4", "1.2", "0.1")
+    _, planes_out = luma_planes(tmp_path / "q.mp4")
+    assert len(planes_out) == 5 and all(np.array_equal(a, b) for a, b in zip(planes_out, planes_in[20:25], strict=True))
+
+
+def test_constant_frame_rate_needs_no_packet_times(tmp_path):
+    src = film(tmp_path / "film.mp4", frames=48, audio=False)
+    info = probe(src)
+    assert frame_seconds(info, parse_time("1", "--start"), parse_time("0.5", "--duration")) is None  # one seek
+    assert frame_seconds(info, parse_time("30f", "--start")) is None
 
 
 @pytest.mark.parametrize(

@@ -69,8 +69,10 @@ class DecodeStage:
         window: FrameWindow | None = None,
     ) -> None:
         if window and span is None:  # seek a few frames early so that the restored timestamps are settled
-            back = frame_pts(info, max(0, window.first - 8))
-            span = FrameRange(window.first, window.end, frame_pts(info, window.first), back)
+            at = frame_pts(info, window.first)
+            if window.first_seconds is not None:  # the frame's own time (variable frame rate)
+                at = info.start_pts + round(window.first_seconds / info.time_base)
+            span = FrameRange(window.first, window.end, at, at - (frame_pts(info, 8) - info.start_pts))
         self.source, self.info, self.fmt, self.plan, self.span, self.window = source, info, fmt, plan, span, window
         self.window_pts: tuple[int, int] | None = None  # a window's (first pts, end pts) as decoded
         self.decoded = 0  # frames the decoder produced (a seek skips most of the film)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import queue
 import shutil
@@ -21,7 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,13 +35,13 @@ from vidcolor.io.streams import check_or_fail
 from vidcolor.io.yuv import PlanarFormat, plan_planar
 from vidcolor.refs import ReferencePlan
 from vidcolor.timerange import FrameWindow
+from vidcolor.work_state import WorkState, run_fingerprint, work_dir_for
 
 if TYPE_CHECKING:  # torch is imported when the predictor is built, after every argument is checked
     from vidcolor.model_stage import ModelStage
     from vidcolor.predictor import Predictor
 
 END = object()
-PROGRESS = "progress.json"
 
 
 @dataclass(frozen=True)
@@ -89,65 +88,6 @@ def _disk_full(error: StageError, state: WorkState) -> VidcolorError | None:
         f"{state.dir}: no space left on the device ({error.stage} stage); the {state.frames_done} frames finished "
         "are kept: free some space and run the same command with --resume"
     )
-
-
-def work_dir_for(output: Path) -> Path:
-    return output.parent / f".{output.name}.vidcolor-work"
-
-
-class WorkState:
-    """The work folder: completed chunks and the settings they were made with (JSON, written atomically)."""
-
-    def __init__(self, directory: Path, fingerprint: dict) -> None:
-        self.dir, self.fingerprint = directory, fingerprint
-        self.chunks: list[dict] = []
-
-    @property
-    def frames_done(self) -> int:
-        return sum(c["frames"] for c in self.chunks)
-
-    def open(self, resume: bool, fresh: bool) -> None:
-        path = self.dir / PROGRESS
-        if path.is_file() and not fresh:
-            try:
-                saved = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise VidcolorError(f"{path}: unreadable ({exc}); use --fresh to start over") from None
-            done = sum(c["frames"] for c in saved.get("chunks", []))
-            if not resume:
-                raise VidcolorError(
-                    f"{self.dir}: an unfinished run of this output is here ({done} frames done): "
-                    "add --resume to continue it, or --fresh to start over"
-                )
-            if saved.get("fingerprint") != self.fingerprint:
-                now, before = json.loads(json.dumps(self.fingerprint)), saved.get("fingerprint") or {}
-                what = sorted({CHANGED.get(k, k) for k in {*now, *before} if now.get(k) != before.get(k)})
-                raise VidcolorError(f"{self.dir}: the unfinished run differs in its {', '.join(what) or 'settings'}"
-                                    " (its chunks would not match this run); use --fresh to start over")  # fmt: skip
-            self.chunks = [c for c in saved["chunks"] if (self.dir / c["file"]).is_file()]
-            return
-        try:
-            if self.dir.exists():
-                shutil.rmtree(self.dir)
-            self.dir.mkdir(parents=True)
-            self.save()
-        except OSError as exc:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise VidcolorError(f"{self.dir}: cannot create the work folder ({exc.strerror or exc})") from None
-
-    def discard_if_empty(self) -> None:
-        """A run that failed before its first chunk leaves nothing behind (there is nothing to resume)."""
-        if not self.chunks:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def add(self, name: str, first: int, frames: int) -> None:
-        self.chunks.append({"file": name, "first": first, "frames": frames})
-        self.save()
-
-    def save(self) -> None:
-        tmp = self.dir / f".{PROGRESS}.tmp"
-        tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "chunks": self.chunks}, indent=1))
-        os.replace(tmp, self.dir / PROGRESS)
 
 
 class Waits:
@@ -336,41 +276,6 @@ class VideoJob:
         if self.errors:
             raise _disk_full(self.errors[0], state) or self.errors[0]
         return time.perf_counter() - t0
-
-
-# a fingerprint's key -> what a resumed run changed when it differs
-CHANGED = {"source": "source", "size": "source", "mtime_ns": "source", "refs": "references", "starts": "shots",
-           "ref_files": "reference files (changed since)", "encode": "encoder settings", "window": "preview window",
-           "propagate": "propagation", "detector": "shot detection"}  # fmt: skip
-
-
-def run_fingerprint(
-    source: Path, plan: ReferencePlan, encode: EncodeSettings, window=None, propagate: bool = True
-) -> dict:
-    """What a work folder's chunks were made from: a resumed run must match it."""
-    return (
-        ({"window": asdict(window)} if window else {})
-        | ({} if propagate else {"propagate": False})
-        | {
-            "source": str(source.resolve()),
-            "size": source.stat().st_size,
-            "mtime_ns": source.stat().st_mtime_ns,
-            "refs": [[str(p) for p in s.paths] for s in plan.segments] + [str(p) for p in plan.candidates],
-            "ref_files": _file_stamps([*(p for s in plan.segments for p in s.paths), *plan.candidates]),
-            "starts": [s.start for s in plan.segments],
-            "detector": [plan.detector, plan.threshold],
-            "encode": asdict(encode),
-        }
-    )
-
-
-def _file_stamps(paths) -> dict[str, list[int]]:
-    """Each file's size and modification time: a reference replaced under the same name is another run."""
-    stamps = {}
-    for p in paths:
-        st = Path(p).stat()
-        stamps[str(p)] = [st.st_size, st.st_mtime_ns]
-    return stamps
 
 
 def finish_output(

@@ -70,10 +70,12 @@ def parse_time(text: str, option: str) -> TimeSpec:
 
 @dataclass(frozen=True)
 class FrameWindow:
-    """Frames [first, first + frames) of a film, selected with ``--start``/``--duration``."""
+    """Frames [first, first + frames) of a film, selected with ``--start``/``--duration``; ``first_seconds``: the
+    first frame's own time from the film's first (where the frames' times were read: variable frame rate)."""
 
     first: int
     frames: int
+    first_seconds: float | None = None
 
     @property
     def end(self) -> int:
@@ -116,7 +118,8 @@ def resolve_window(
         count = duration.to_frames(rate) if duration else total - first
     if count < 1:
         raise VidcolorError(f"{source}: --duration {duration.text} selects no frame (at {float(rate):.3f} fps)")
-    return FrameWindow(first, min(count, total - first))
+    at = times[first] if times is not None and first < len(times) else None
+    return FrameWindow(first, min(count, total - first), at)
 
 
 def frame_label(window: FrameWindow, rate: Fraction, times: Sequence[float] | None = None) -> str:

@@ -83,7 +83,7 @@ CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libaom-av1": 63, "li
 
 def _open(codec: str, options: dict[str, str]) -> None:
     cc = av.CodecContext.create(codec, "w")
-    cc.width, cc.height, cc.pix_fmt, cc.time_base = 64, 64, "yuv420p", Fraction(1, 25)
+    cc.width, cc.height, cc.pix_fmt, cc.time_base = 256, 256, "yuv420p", Fraction(1, 25)  # above NVENC's minimum
     cc.options = options
     cc.open()
 
@@ -92,30 +92,37 @@ def _header(codec: str, fmt: str) -> None:
     """An in-memory ``fmt`` file with a ``codec`` video stream, up to its header (where a muxer refuses a codec)."""
     with av.open(io.BytesIO(), "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
         stream.codec_context.time_base = stream.time_base = Fraction(1, 25)
         container.start_encoding()
 
 
 def _fails(trial, *args) -> str | None:
     """None when ``trial(*args)`` works, else what went wrong, in the encoder's own words where it printed any: the
-    process's stderr is caught meanwhile (encoders such as x264 print their complaints there themselves)."""
+    process's stderr is caught meanwhile (encoders such as x264 print their complaints there themselves; with no
+    stderr to catch, for instance closed, the trial just runs)."""
     with tempfile.TemporaryFile() as caught:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(caught.fileno(), 2)
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        saved = None
+        try:
+            saved = os.dup(2)
+            os.dup2(caught.fileno(), 2)
+        except OSError:
+            saved = None
         try:
             trial(*args)
             return None
         except (av.error.FFmpegError, ValueError) as exc:
-            error = exc
+            error = str(exc)  # not the exception: its traceback would keep the encoder alive past the catch
         finally:
             gc.collect()  # the encoder is freed (and x265 says goodbye) while stderr is still caught
-            os.dup2(saved, 2)
-            os.close(saved)
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
         caught.seek(0)
         said = [line for line in caught.read().decode(errors="replace").splitlines() if "error" in line.lower()]
-    return " ".join((said[-1] if said else str(error)).split())
+    return " ".join((said[-1] if said else error).split())
 
 
 def check_encoder(settings: EncodeSettings, output: Path | None = None) -> None:

@@ -1,8 +1,9 @@
 """Output paths checked before any work: an output never replaces an input, and its folder exists.
 
-An input is a file given on the command line (a video, a reference, a shot file, a CSV) or a folder of them (a
-folder of references or of ground-truth frames: every file inside it is an input). Checked by resolved path and,
-for existing files, by identity (a hard link or another name of the same file)."""
+An input is a file given on the command line (a video, a reference, a shot file, a CSV) or a folder of images (of
+references or of ground-truth frames: every image directly inside it is an input; other files there, such as an
+earlier run's shot file, are not). Checked by resolved path and, for existing files, by identity (a hard link or
+another name of the same file)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vidcolor.errors import VidcolorError
+from vidcolor.io.image import IMAGE_EXTS
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -25,7 +27,7 @@ def refuse_overwrite(inputs: Iterable[str | os.PathLike | None], outputs: Iterab
     ins = [Path(p) for p in inputs if p is not None]
     for o in (Path(p) for p in outputs if p is not None):
         for i in ins:
-            inside = i.is_dir() and o.exists() and _same(o.parent, i)
+            inside = i.is_dir() and o.suffix.lower() in IMAGE_EXTS and o.exists() and _same(o.parent, i)
             if _same(o, i) or inside:
                 what = f"the input {i}" if not inside else f"a file of the input folder {i}"
                 raise VidcolorError(f"{o}: output would overwrite {what}")

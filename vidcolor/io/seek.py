@@ -1,8 +1,9 @@
 """Going to a frame without decoding the film up to it: seek to the keyframe before it, decode from there.
 
 Frame numbers map to timestamps at the average rate (``VideoInfo.start_pts`` is frame 0), exact for constant
-frame rate. A seek lands on a keyframe at or before the target; where the container indexes decoding times
-(B-frames) that keyframe can show after the target, so a seek that overshoots is retried further back.
+frame rate; for variable frame rate the frames' own times are read from the packets (``frame_seconds``). A seek
+lands on a keyframe at or before the target; where the container indexes decoding times (B-frames) that keyframe
+can show after the target, so a seek that overshoots is retried further back.
 """
 
 from __future__ import annotations
@@ -99,13 +100,39 @@ def display_pts(path, start_pts: int, time_base, until: float | None = None) -> 
     return sorted(stamps)
 
 
+def on_rate_grid(info: VideoInfo, seconds: float, packets: int = 48) -> bool:
+    """Whether the frames from ``seconds`` on (one seek, ``packets`` packets read) sit where the average rate puts
+    them, to a tick, one step apart: a constant frame rate, where frame numbers and times map by the rate alone."""
+    step = 1 / (info.rate * info.time_base)  # ticks per frame
+    target = info.start_pts + round(seconds / info.time_base)
+    stamps = []
+    with av.open(str(info.path)) as container:
+        stream = container.streams.video[0]
+        container.seek(max(info.start_pts, target - round(1 / info.time_base)), stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.size and packet.pts is not None:
+                stamps.append(packet.pts)
+            if len(stamps) >= packets:
+                break
+    stamps.sort()
+    settled = stamps[:-8] if len(stamps) > 16 else stamps  # the tail's reordered frames may not all be in yet
+    steps = [b - a for a, b in zip(settled, settled[1:], strict=False)]
+    on_grid = all(abs(k - round(k)) * step <= 1 for k in ((p - info.start_pts) / step for p in stamps))
+    return on_grid and all(abs(d - step) <= 1 for d in steps)
+
+
 def frame_seconds(info: VideoInfo, *specs) -> list[float] | None:
-    """The frames' own times (seconds from the first) far enough for ``specs`` (timerange.TimeSpec or None) given
-    in seconds; None when none is (frame numbers need no times), for AVI (constant rate by design) or without packet
-    timestamps."""
-    seconds = [s.seconds for s in specs if s is not None and s.frame is None]
-    if not seconds or info.format == "avi":
+    """The frames' own times (seconds from the first) far enough for ``specs`` (timerange.TimeSpec or None), where
+    the frames are off the average rate's grid (variable frame rate); None where the rate alone maps times and frame
+    numbers (constant frame rate: one seek checks it), for AVI (constant rate by design), without packet
+    timestamps, or when no spec is given."""
+    given = [s for s in specs if s is not None]
+    if not given or info.format == "avi":
         return None
-    until = sum(seconds) if len(seconds) == sum(s is not None for s in specs) else None  # a frame number: all
+    near = sum(s.seconds if s.frame is None else float(s.frame / info.rate) for s in given[:1])
+    if on_rate_grid(info, near):
+        return None
+    seconds = [s.seconds for s in given if s.frame is None]
+    until = sum(seconds) if len(seconds) == len(given) else None  # a frame number: all of them
     pts = display_pts(info.path, info.start_pts, info.time_base, until)
     return None if pts is None else [float((p - info.start_pts) * info.time_base) for p in pts]

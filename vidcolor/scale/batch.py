@@ -11,11 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vidcolor.errors import VidcolorError
-from vidcolor.pipeline import RunOptions, Summary, work_dir_for
+from vidcolor.pipeline import RunOptions, Summary
 from vidcolor.preflight import predictor_factory
 from vidcolor.scale.film import FilmJob, FilmRun
 from vidcolor.scale.jobs import read_jobs
 from vidcolor.scale.progress import FilmsProgress
+from vidcolor.work_state import work_dir_for
 
 
 def check_workers(address: str | None, workers: int | None) -> None:

@@ -28,12 +28,13 @@ from vidcolor.io.media import probe
 from vidcolor.io.streams import check_or_fail
 from vidcolor.io.timestamps import WINDOW
 from vidcolor.io.yuv import plan_planar
-from vidcolor.pipeline import PROGRESS, RunOptions, Summary, WorkState, finish_output, run_fingerprint, work_dir_for
+from vidcolor.pipeline import RunOptions, Summary, finish_output
 from vidcolor.refs import ReferencePlan, Segment
 from vidcolor.scale.segment_job import SegmentSpec, segment_dir
 from vidcolor.scale.segments import Span, plan_segments
 from vidcolor.shots.files import ShotFile, shots_from_cuts, write_yaml
 from vidcolor.video import check_run
+from vidcolor.work_state import PROGRESS, WorkState, run_fingerprint, same_run, work_dir_for
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class FilmRun:
             return None
         if not isinstance(saved, dict) or "sharded" not in saved:
             return None
-        if {k: v for k, v in saved.items() if k != "sharded"} != json.loads(json.dumps(fingerprint)):
+        if not same_run(saved, fingerprint, ignore=("sharded",)):
             return None
         return [Span(n, a, b, c) for n, (a, b, c) in enumerate(saved["sharded"])]
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from vidcolor.decode_stage import FrameRange
 from vidcolor.errors import VidcolorError
-from vidcolor.pipeline import RunOptions, VideoJob, WorkState
+from vidcolor.pipeline import RunOptions, VideoJob
 from vidcolor.refs import ReferencePlan
 from vidcolor.scale.segments import Span
+from vidcolor.work_state import WorkState
 
 KILL_TICKET_ENV = "VIDCOLOR_TEST_KILL_TICKET"  # test-only: a file naming a segment whose first attempt dies
 
