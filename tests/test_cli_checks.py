@@ -1,6 +1,9 @@
 """Checks made before any work: usage errors as one line, encoder settings the output can take, outputs that would
 replace an input, option values out of range."""
 
+import subprocess
+import sys
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -121,3 +124,13 @@ def test_commands_refuse_to_write_over_their_inputs(tmp_path, command):
     code, out = run(*args)
     assert_one_line_error(code, out, "overwrite")
     assert src.read_bytes() == before
+
+
+def test_the_encoder_check_runs_with_stderr_closed(tmp_path):
+    code = (
+        "import sys; from pathlib import Path; from vidcolor.io.encode import EncodeSettings, check_encoder; "
+        "check_encoder(EncodeSettings(), Path(sys.argv[1])); print('checked')"
+    )
+    done = subprocess.run(f"{sys.executable} -c \"{code}\" {tmp_path / 'o.mp4'} 2>&-", shell=True,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "checked", done
