@@ -162,3 +162,16 @@ def luma_planes(path: Path) -> tuple[str, list[np.ndarray]]:
             p = f.planes[0]
             planes.append(np.frombuffer(p, dtype).reshape(p.height, p.line_size // dtype.itemsize)[:, : p.width].copy())
     return name, planes
+
+
+def copy_stream(src: Path, dest: Path, kind: str = "video", **open_options) -> Path:
+    """``src``'s first stream of ``kind`` alone, its packets copied into ``dest`` (``open_options``: av.open's,
+    e.g. format="matroska" or options={"movflags": "faststart"})."""
+    with av.open(str(src)) as i, av.open(str(dest), "w", **open_options) as o:
+        stream = getattr(i.streams, kind)[0]
+        s = o.add_stream_from_template(stream)
+        for packet in i.demux(stream):
+            if packet.size:
+                packet.stream = s
+                o.mux(packet)
+    return dest

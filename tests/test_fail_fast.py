@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from media import make_video
+from media import copy_stream, make_video
 from PIL import Image
 
 CHECK = """
@@ -22,15 +22,7 @@ print(json.dumps(results))
 def test_argument_errors_never_import_torch(tmp_path, images):
     src = make_video(tmp_path / "in.mp4", frames=3)
     audio_only = tmp_path / "sound.mkv"
-    make_video(tmp_path / "tmp.mkv", frames=3, audio="aac")
-    import av
-
-    with av.open(str(tmp_path / "tmp.mkv")) as i, av.open(str(audio_only), "w", format="matroska") as o:
-        s = o.add_stream_from_template(i.streams.audio[0])
-        for p in i.demux(i.streams.audio[0]):
-            if p.size:
-                p.stream = s
-                o.mux(p)
+    copy_stream(make_video(tmp_path / "tmp.mkv", frames=3, audio="aac"), audio_only, "audio", format="matroska")
     gray = tmp_path / "gray.png"
     Image.open(images["gray"]).save(gray)
     cases = {

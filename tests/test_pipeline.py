@@ -10,7 +10,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import colour_image, tiny_predictor
-from media import add_subtitles, audio_payloads, frame_times, frames_rgb, make_video, rotation, subtitle_payloads
+from media import (
+    add_subtitles,
+    audio_payloads,
+    copy_stream,
+    frame_times,
+    frames_rgb,
+    make_video,
+    rotation,
+    subtitle_payloads,
+)
 from PIL import Image
 
 from vidcolor.cli import cli
@@ -203,16 +212,8 @@ def test_a_frame_of_a_rotated_video_is_shown_upright(tmp_path):
 
 
 def test_an_mp4_cut_after_its_index_says_so(tmp_path, ref):
-    import av
-
     src = make_video(tmp_path / "in.mp4", frames=24, audio=None)
-    whole = tmp_path / "whole.mp4"  # the index (moov) first, as web-ready files have it
-    with av.open(str(src)) as i, av.open(str(whole), "w", options={"movflags": "faststart"}) as o:
-        s = o.add_stream_from_template(i.streams.video[0])
-        for packet in i.demux(i.streams.video[0]):
-            if packet.size:
-                packet.stream = s
-                o.mux(packet)
+    whole = copy_stream(src, tmp_path / "whole.mp4", options={"movflags": "faststart"})  # the index first
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
     summary = run(cut, tmp_path / "out.mp4", ref)
