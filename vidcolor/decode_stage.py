@@ -25,7 +25,7 @@ from pathlib import Path
 import av
 
 from vidcolor.errors import VidcolorError
-from vidcolor.io.media import VideoInfo, open_video
+from vidcolor.io.media import VideoInfo, ends_short, open_video
 from vidcolor.io.seek import frame_pts, span_seconds
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
@@ -43,19 +43,6 @@ class FrameRange:
     end: int | None  # one past the last frame; None: to the end of the file
     first_pts: int | None = None  # restored pts of frame ``first`` (None: no seeking, decode from the start)
     seek_pts: int | None = None  # where to seek (a few frames before ``first``, so the pts window is full)
-
-
-def ends_short(info, frames: int, last_pts: int | None, step: int) -> str | None:
-    """Why a file that decoded without an error still looks cut short: its index lists more frames than came out
-    and the last one shown ends well before the duration the container states (an MP4 cut after its index was
-    written, say), else None. Frames an edit list hides at the start do not count: the end is what matters."""
-    if not info.frames_exact or frames >= info.frames or last_pts is None or not info.duration:
-        return None
-    shown = float((last_pts + step) * info.time_base)
-    if shown >= info.duration - max(2 * step * float(info.time_base), 0.02 * info.duration):
-        return None
-    return (f"the file ends at frame {frames} ({shown:.2f} s) but its index lists {info.frames} frames "
-            f"({info.duration:.2f} s): truncated?")  # fmt: skip
 
 
 class DecodeStage:

@@ -191,3 +191,16 @@ def iter_rgb_frames(path: str | os.PathLike, max_frames: int | None = None) -> I
         raise VidcolorError(f"{path}: decoding failed ({exc})") from None
     finally:
         container.close()
+
+
+def ends_short(info: VideoInfo, frames: int, last_pts: int | None, step: int) -> str | None:
+    """Why a file that decoded without an error still looks cut short: its index lists more frames than came out
+    and the last one shown ends well before the duration the container states (an MP4 cut after its index was
+    written, say), else None. Frames an edit list hides at the start do not count: the end is what matters."""
+    if not info.frames_exact or frames >= info.frames or last_pts is None or not info.duration:
+        return None
+    shown = float((last_pts + step) * info.time_base)
+    if shown >= info.duration - max(2 * step * float(info.time_base), 0.02 * info.duration):
+        return None
+    return (f"the file ends at frame {frames} ({shown:.2f} s) but its index lists {info.frames} frames "
+            f"({info.duration:.2f} s): truncated?")  # fmt: skip

@@ -12,7 +12,7 @@ import av
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import read_image
-from vidcolor.io.media import frame_gray, open_video, probe
+from vidcolor.io.media import ends_short, frame_gray, open_video, probe
 from vidcolor.io.paths import check_output_folder, refuse_overwrite
 from vidcolor.refs import plan_references
 from vidcolor.shots.detect import make_detector
@@ -26,8 +26,9 @@ def detect_cuts(path: Path, detector: str, threshold: float | None, keep_first: 
     """(cut frame indices, frame count, first gray frame of every shot when ``keep_first``, frames per second)."""
     det = make_detector(detector, threshold)
     cuts, firsts = [], []
+    info = probe(path)
     container = open_video(path)
-    t0, index = time.perf_counter(), 0
+    t0, index, last = time.perf_counter(), 0, None
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -38,7 +39,10 @@ def detect_cuts(path: Path, detector: str, threshold: float | None, keep_first: 
                     cuts.append(index)
                 if keep_first and (index == 0 or (cuts and cuts[-1] == index)):
                     firsts.append(gray)
-                index += 1
+                index, last = index + 1, frame.pts if frame.pts is not None else last
+            short = ends_short(info, index, last, max(1, round(1 / (info.rate * info.time_base))))
+            if short:
+                print(f"vidcolor: warning: {path}: {short}", file=sys.stderr)
         except av.error.FFmpegError:
             print(f"vidcolor: warning: {path}: decoding stopped at frame {index}", file=sys.stderr)
     finally:
