@@ -143,3 +143,19 @@ def test_image_frame_of_a_video(tmp_path, film, ref):  # noqa: F811
     errors = [np.abs(y - p).mean() for p in planes]
     assert int(np.argmin(errors)) == 10 and errors[10] < 2.0  # the luma of frame 10, kept
     assert np.abs(rgb[..., 0] - rgb[..., 1]).max() > 0  # in colour
+
+
+def test_review_shows_a_rotated_video_upright(tmp_path):
+    import base64
+    import io
+
+    from media import make_video
+    from PIL import Image
+
+    src = make_video(tmp_path / "phone.mp4", frames=3, rotation=90)  # 64x48 stored, shown 48 wide
+    data = build_review(str(src), str(tmp_path / "r.html"), tiny_predictor, sheet=str(tmp_path / "s.png"), quiet=True)
+    shot = data["shots"][0]
+    for key in ("gray", "preview"):
+        png = base64.b64decode(shot[key].split(",", 1)[1])
+        width, height = Image.open(io.BytesIO(png)).size
+        assert height > width, key  # portrait, as players show it

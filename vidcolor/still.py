@@ -11,10 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from vidcolor.errors import VidcolorError
-from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, write_format, write_image
+from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, upright, write_format, write_image
 from vidcolor.io.paths import refuse_overwrite
 from vidcolor.timerange import TimeSpec
 
@@ -107,8 +105,7 @@ def colorize_frame(
 
     predictor = make_predictor(need_transfer=ref_path is not None)
     rgb = FramePreview(predictor, fmt)(found[0][1], (ref_path,) if ref_path else ())
-    turns = round(info.rotation / 90) % 4  # the display matrix's counterclockwise angle: shown as players show it
-    write_image(out_path, np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb)
+    write_image(out_path, upright(rgb, info.rotation))
     if not quiet:
         print(f"{src} frame {index} ({at.text}) -> {out_path}", file=sys.stderr)
     return out_path

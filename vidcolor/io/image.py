@@ -103,3 +103,10 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
     fmt = write_format(path)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     write_atomic(path, lambda tmp: Image.fromarray(rgb).save(tmp, format=fmt, **options))
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """A decoded frame (H, W, ...) as players show it: turned by its display matrix's angle (``VideoInfo.rotation``,
+    counterclockwise degrees, a multiple of 90)."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image

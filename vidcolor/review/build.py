@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidcolor.io.image import read_image, write_image
+from vidcolor.io.image import read_image, upright, write_image
 from vidcolor.io.thumbs import contact_sheet, data_uri, thumbnail
 from vidcolor.io.yuv import gray_table
 from vidcolor.review.gather import ReviewInput, gather
@@ -67,6 +67,7 @@ def build_review(
         current = [review.candidates.index(Path(r).resolve()) for r in shot.reference]
         paths = review.preview_refs[n] if review.preview_refs else tuple(Path(r) for r in shot.reference)
         rgb = preview(luma, paths, seed=n)
+        gray, rgb = upright(gray, review.info.rotation), upright(rgb, review.info.rotation)  # as players show them
         score = scores[current[0]] if len(current) == 1 and scores else shot.score
         rows.append(_row(n, shot, review, gray, rgb, current, scores, score))
         label = f"{n + 1} {timecode(shot.start, review.info.rate)}"
