@@ -25,8 +25,8 @@ from pathlib import Path
 import av
 
 from vidcolor.errors import VidcolorError
-from vidcolor.io.media import VideoInfo, ends_short, open_video
-from vidcolor.io.seek import frame_pts, span_seconds
+from vidcolor.io.media import VideoInfo, ends_short, frame_step, open_video
+from vidcolor.io.seek import frame_pts, pts_at, span_seconds
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
 from vidcolor.refs import ReferencePlan
@@ -58,7 +58,7 @@ class DecodeStage:
         if window and span is None:  # seek a few frames early so that the restored timestamps are settled
             at = frame_pts(info, window.first)
             if window.first_seconds is not None:  # the frame's own time (variable frame rate)
-                at = info.start_pts + round(window.first_seconds / info.time_base)
+                at = pts_at(info, window.first_seconds)
             span = FrameRange(window.first, window.end, at, at - (frame_pts(info, 8) - info.start_pts))
         self.source, self.info, self.fmt, self.plan, self.span, self.window = source, info, fmt, plan, span, window
         self.window_pts: tuple[int, int] | None = None  # a window's (first pts, end pts) as decoded
@@ -125,7 +125,7 @@ class DecodeStage:
         def repaired() -> None:
             self.repaired_pts = True
 
-        step = round(1 / (info.rate * info.time_base)) if info.rate else 1
+        step = frame_step(info)
         source = decoded()
         timed = restore_pts(source, step, on_repair=repaired)
         try:
@@ -170,7 +170,7 @@ class DecodeStage:
                     f"decoding stopped at frame {index} ({failure[0].__class__.__name__}): file damaged?"
                 )
             elif end is None and not stop.is_set():
-                self.stopped_early = ends_short(info, index, last_pts, step)
+                self.stopped_early = ends_short(info, index, last_pts)
             return True
         finally:
             timed.close()  # the generators let go of the decoder before its container closes

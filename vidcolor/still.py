@@ -83,7 +83,7 @@ def colorize_frame(
 ) -> Path:
     """The frame of ``video`` at ``at`` coloured as `run` colours it (its luma plane kept), found by seeking."""
     from vidcolor.io.media import probe
-    from vidcolor.io.seek import frame_seconds, frames_at
+    from vidcolor.io.seek import frame_seconds, frames_at, pts_at
     from vidcolor.io.yuv import frame_luma, plan_planar
     from vidcolor.timerange import resolve_window
 
@@ -91,7 +91,7 @@ def colorize_frame(
     info = probe(src)
     times = frame_seconds(info, at)
     index = resolve_window(str(src), info.frames, info.rate, at, None, "--frame", times).first
-    exact = [info.start_pts + round(times[index] / info.time_base)] if times else None  # variable frame rate
+    exact = [pts_at(info, times[index])] if times else None  # the frame's own timestamp (variable frame rate)
     write_format(out_path)
     ref_path = check_image(ref) if ref else None
     refuse_overwrite([src] + ([ref_path] if ref_path else []), [out_path])

@@ -69,10 +69,7 @@ class EncodeSettings:
 def encoder_opens(codec: str) -> bool:
     """Whether ``codec`` opens on this machine (hardware encoders fail here without their device)."""
     try:
-        cc = av.CodecContext.create(codec, "w")
-        cc.width, cc.height, cc.pix_fmt = 256, 256, "yuv420p"
-        cc.time_base = Fraction(1, 25)
-        cc.open()
+        _open(codec, {})
     except (av.error.FFmpegError, ValueError, OSError):
         return False
     return True
@@ -82,6 +79,7 @@ CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63, "libaom-av1": 63, "li
 
 
 def _open(codec: str, options: dict[str, str]) -> None:
+    """Open ``codec`` with ``options`` on a small frame (raises what FFmpeg raises)."""
     cc = av.CodecContext.create(codec, "w")
     cc.width, cc.height, cc.pix_fmt, cc.time_base = 256, 256, "yuv420p", Fraction(1, 25)  # above NVENC's minimum
     cc.options = options

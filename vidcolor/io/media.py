@@ -193,12 +193,19 @@ def iter_rgb_frames(path: str | os.PathLike, max_frames: int | None = None) -> I
         container.close()
 
 
-def ends_short(info: VideoInfo, frames: int, last_pts: int | None, step: int) -> str | None:
+def frame_step(info: VideoInfo) -> int:
+    """One frame's duration at the average rate, in the stream's time base (at least 1)."""
+    return max(1, round(1 / (info.rate * info.time_base))) if info.rate else 1
+
+
+def ends_short(info: VideoInfo, frames: int, last_pts: int | None) -> str | None:
     """Why a file that decoded without an error still looks cut short: its index lists more frames than came out
-    and the last one shown ends well before the duration the container states (an MP4 cut after its index was
-    written, say), else None. Frames an edit list hides at the start do not count: the end is what matters."""
+    and the last one shown (timestamp ``last_pts``) ends well before the duration the container states (an MP4 cut
+    after its index was written, say), else None. Frames an edit list hides at the start do not count: the end is
+    what matters."""
     if not info.frames_exact or frames >= info.frames or last_pts is None or not info.duration:
         return None
+    step = frame_step(info)
     shown = float((last_pts + step) * info.time_base)
     if shown >= info.duration - max(2 * step * float(info.time_base), 0.02 * info.duration):
         return None

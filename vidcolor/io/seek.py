@@ -23,6 +23,11 @@ def frame_pts(info: VideoInfo, index: int) -> int:
     return info.start_pts + round(index / (info.rate * info.time_base))
 
 
+def pts_at(info: VideoInfo, seconds: float) -> int:
+    """The timestamp (stream time base) ``seconds`` after the first frame's (``frame_seconds``' times back)."""
+    return info.start_pts + round(seconds / info.time_base)
+
+
 def half_frame(info: VideoInfo) -> int:
     return max(1, round(1 / (2 * info.rate * info.time_base)))
 
@@ -104,7 +109,7 @@ def on_rate_grid(info: VideoInfo, seconds: float, packets: int = 48) -> bool:
     """Whether the frames from ``seconds`` on (one seek, ``packets`` packets read) sit where the average rate puts
     them, to a tick, one step apart: a constant frame rate, where frame numbers and times map by the rate alone."""
     step = 1 / (info.rate * info.time_base)  # ticks per frame
-    target = info.start_pts + round(seconds / info.time_base)
+    target = pts_at(info, seconds)
     stamps = []
     with av.open(str(info.path)) as container:
         stream = container.streams.video[0]

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     from vidcolor.predictor import Predictor
 
 
-def detect_cuts(path: Path, detector: str, threshold: float | None, keep_first: bool = False):
-    """(cut frame indices, frame count, first gray frame of every shot when ``keep_first``, frames per second)."""
+def detect_cuts(path: Path, detector: str, threshold: float | None, keep_first: bool = False, info=None):
+    """(cut frame indices, frame count, first gray frame of every shot when ``keep_first``, frames per second).
+    ``info``: the file's probe, when made already."""
     det = make_detector(detector, threshold)
     cuts, firsts = [], []
-    info = probe(path)
+    info = info or probe(path)
     container = open_video(path)
     t0, index, last = time.perf_counter(), 0, None
     try:
@@ -40,7 +41,7 @@ def detect_cuts(path: Path, detector: str, threshold: float | None, keep_first: 
                 if keep_first and (index == 0 or (cuts and cuts[-1] == index)):
                     firsts.append(gray)
                 index, last = index + 1, frame.pts if frame.pts is not None else last
-            short = ends_short(info, index, last, max(1, round(1 / (info.rate * info.time_base))))
+            short = ends_short(info, index, last)
             if short:
                 print(f"vidcolor: warning: {path}: {short}", file=sys.stderr)
         except av.error.FFmpegError:
@@ -76,7 +77,7 @@ def make_shots(
         if plan and plan.candidates:  # matching needs each shot's first frame
             firsts = _first_frames(src, [s.start for s in data.shots])
     else:
-        cuts, frames, firsts, fps = detect_cuts(src, detector, threshold, keep_first=bool(plan and plan.candidates))
+        cuts, frames, firsts, fps = detect_cuts(src, detector, threshold, bool(plan and plan.candidates), info)
     data = ShotFile(
         shots_from_cuts(cuts, frames),
         frames,
