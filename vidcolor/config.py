@@ -47,11 +47,15 @@ class MatcherConfig:
     """Learned correspondence head (models/matcher.py) on the frozen VGG19 descriptors.
 
     hidden: channels of the head's 3 x 3 context layer; tolerance: the colour error (Lab units) under which a
-    carried colour counts as right for the confidence calibration.
+    carried colour counts as right for the confidence calibration; blocks: residual context blocks after it
+    (3 x 3 768 -> block_hidden, dilated 3 x 3, 1 x 1 back to 768, the last at zero: capacity for what real motion
+    changes between a reference and a later frame, issue 26), block_hidden their width.
     """
 
     hidden: int = 128
     tolerance: float = 8.0
+    blocks: int = 0
+    block_hidden: int = 256
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -24,6 +24,21 @@ from vidcolor.config import MatcherConfig
 from vidcolor.models.correspond import CHUNK, DESC_CHANNELS, TAU
 
 
+def context_block(hidden: int) -> nn.Sequential:
+    """A residual block over a wider context (3 x 3, then 3 x 3 dilated by 2: 7 x 7 cells, 56 x 56 pixels); its
+    last layer starts at zero, so adding it changes nothing until trained."""
+    block = nn.Sequential(
+        nn.Conv2d(DESC_CHANNELS, hidden, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, hidden, 3, padding=2, dilation=2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, DESC_CHANNELS, 1),
+    )
+    nn.init.zeros_(block[4].weight)
+    nn.init.zeros_(block[4].bias)
+    return block
+
+
 class MatcherHead(nn.Module):
     def __init__(self, cfg: MatcherConfig | None = None) -> None:
         super().__init__()
@@ -35,6 +50,7 @@ class MatcherHead(nn.Module):
         )
         nn.init.zeros_(self.body[2].weight)
         nn.init.zeros_(self.body[2].bias)
+        self.blocks = nn.ModuleList(context_block(cfg.block_hidden) for _ in range(cfg.blocks))
         self.log_tau = nn.Parameter(torch.tensor(math.log(TAU)))
         # calibration: logit = w . (best, margin, entropy) + b; starts as the frozen matcher's sigmoid step
         # (best similarity 0.6, softness 0.05)
@@ -48,7 +64,10 @@ class MatcherHead(nn.Module):
     def forward(self, desc: torch.Tensor) -> torch.Tensor:
         """Frozen unit descriptors (N, 768, h, w) -> learned unit keys (N, 768, h, w)."""
         desc = desc.float()
-        return F.normalize(desc + self.body(desc), dim=1)
+        x = desc + self.body(desc)
+        for block in self.blocks:
+            x = x + block(x)
+        return F.normalize(x.float(), dim=1)
 
     def confidence(self, stats: torch.Tensor) -> torch.Tensor:
         """Match statistics (N, 3, h, w) from ``warp`` -> probability (N, 1, h, w) that the colour is right."""
