@@ -2,7 +2,7 @@
 benchmarks/results/anchor-ab-davis-cpu.json; the prototype of tracks.follow / tracks.anchor_trust, then motion.py's).
 
 Uses the chain outputs cached by `python benchmarks/propagation_ab.py cache`. Per variant
-[a, sigma (L units 0..100), window (px), carried] each frame is first propagated as vidcolor/propagation.py does
+[a, sigma (L units 0..100), window (px), carried] each frame is first propagated as vidcolor/chain/propagation.py does
 (strength 0.98, bicubic, seeded from the reference), then every pixel followed back to the reference through the
 composed flows takes the reference's ab with weight a * inside * exp(-box_window(|L - L_ref at the position|) / sigma);
 carried = 1 feeds that anchored colour back into the propagation (it lost: the anchor's errors travel).

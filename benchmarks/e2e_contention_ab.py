@@ -28,15 +28,15 @@ import cv2
 import numpy as np
 import torch
 
-import vidcolor.model_stage as model_stage
-from vidcolor.chroma_stage import ChromaStage
+import vidcolor.stream.model_stage as model_stage
+from vidcolor.chain.predictor import Predictor
 from vidcolor.config import PropagationConfig
 from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, synthetic_clip
 from vidcolor.host_memory import keep_large_allocations
 from vidcolor.io.encode import EncodeSettings, resolve_codec
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import frame_luma, plan_planar
-from vidcolor.predictor import Predictor
+from vidcolor.stream.chroma_stage import ChromaStage
 
 # name -> (OpenCV threads (-1: OpenCV's own default, one per core) or None for the stage's (1 on CUDA), flow threads
 # or None for the stage's (4 on CUDA), the switch interval in seconds while the run streams or None for the
@@ -59,8 +59,8 @@ SETTINGS = {
 }
 # Settings that also set a module constant for the run (put back afterwards): name -> (module, attribute, value).
 PATCHES = {
-    "blocking events": ("vidcolor.chroma_stage", "BLOCKING_EVENTS", True),
-    "decoder threads 4": ("vidcolor.decode_stage", "DECODE_THREADS", 4),
+    "blocking events": ("vidcolor.stream.chroma_stage", "BLOCKING_EVENTS", True),
+    "decoder threads 4": ("vidcolor.stream.decode_stage", "DECODE_THREADS", 4),
 }
 
 

@@ -1,6 +1,6 @@
 """A/B of the production propagation's settings on the DAVIS dev set (issue 11/12; the figures in
 benchmarks/results/flow-ab-davis-cpu.json): each variant is a set of PropagationConfig overrides, run through
-vidcolor.propagation.Propagation (batches of 4, the shot started from frame 0's reference) over the chain outputs
+vidcolor.chain.propagation.Propagation (batches of 4, the shot started from frame 0's reference) over the chain outputs
 cached by `python benchmarks/propagation_ab.py cache`, and scored on ALL frames (PSNR, CDC, colourfulness gap).
 The optical flow's cost per frame (both directions, one OpenCV thread; the committed figures also include the
 checks, made on the host then, in torch since: tracks.py) is timed on 20 frame pairs of the first sequence.
@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from propagation_ab import DAVIS, load_cached, score  # noqa: E402
 
+from vidcolor.chain.motion import Motion, gray_u8  # noqa: E402
+from vidcolor.chain.propagation import Propagation  # noqa: E402
 from vidcolor.config import PropagationConfig  # noqa: E402
 from vidcolor.evaluate.runner import load_sequence  # noqa: E402
-from vidcolor.motion import Motion, gray_u8  # noqa: E402
-from vidcolor.propagation import Propagation  # noqa: E402
 
 
 def flow_ms(config: PropagationConfig, grays: list[np.ndarray], pairs: int = 20) -> float:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import vidcolor
-from vidcolor.propagation import Propagation
+from vidcolor.chain.propagation import Propagation
 
 
 def scene(n: int, h: int = 256, w: int = 456) -> list[np.ndarray]:

@@ -17,15 +17,15 @@ from pathlib import Path
 import av
 import torch
 
+from vidcolor.chain.predictor import Predictor
 from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, in_thread, model_fps
 from vidcolor.host_memory import keep_large_allocations
 from vidcolor.io.encode import EncodeSettings, resolve_codec
 from vidcolor.io.image import write_image
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import plan_planar
-from vidcolor.model_stage import ModelStage
-from vidcolor.predictor import Predictor
-from vidcolor.refs import ReferencePlan, Segment
+from vidcolor.shots.refs import ReferencePlan, Segment
+from vidcolor.stream.model_stage import ModelStage
 
 
 def main() -> None:

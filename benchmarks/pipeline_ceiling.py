@@ -26,12 +26,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_contention_ab import encoder_alone_fps  # noqa: E402
 
+from vidcolor.chain.predictor import Predictor, working_shape  # noqa: E402
 from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, synthetic_clip  # noqa: E402
 from vidcolor.host_memory import keep_large_allocations  # noqa: E402
 from vidcolor.io.encode import EncodeSettings, resolve_codec  # noqa: E402
 from vidcolor.io.media import probe  # noqa: E402
 from vidcolor.io.yuv import plan_planar  # noqa: E402
-from vidcolor.predictor import Predictor, working_shape  # noqa: E402
 
 
 def zero_chain(predictor: Predictor) -> None:

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_contention_ab import encoder_alone_fps  # noqa: E402
 from pipeline_ceiling import zero_chain  # noqa: E402
 
-import vidcolor.model_stage as model_stage  # noqa: E402
-from vidcolor.chroma_stage import CUDA_FLOW, ChromaStage  # noqa: E402
+import vidcolor.stream.model_stage as model_stage  # noqa: E402
+from vidcolor.chain.predictor import Predictor  # noqa: E402
 from vidcolor.config import PropagationConfig  # noqa: E402
 from vidcolor.evaluate.runner import environment  # noqa: E402
 from vidcolor.evaluate.stream_bench import decode_encode_fps, end_to_end_fps, synthetic_clip  # noqa: E402
@@ -42,7 +42,7 @@ from vidcolor.host_memory import keep_large_allocations  # noqa: E402
 from vidcolor.io.encode import EncodeSettings, resolve_codec  # noqa: E402
 from vidcolor.io.media import probe  # noqa: E402
 from vidcolor.io.yuv import plan_planar  # noqa: E402
-from vidcolor.predictor import Predictor  # noqa: E402
+from vidcolor.stream.chroma_stage import CUDA_FLOW, ChromaStage  # noqa: E402
 
 
 class EmulatedDevice:

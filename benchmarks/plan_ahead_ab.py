@@ -26,15 +26,15 @@ import cv2
 import numpy as np
 import torch
 
-from vidcolor.chroma_stage import ChromaStage
+from vidcolor.chain.predictor import Predictor
 from vidcolor.evaluate.stream_bench import in_thread, model_fps, synthetic_clip
 from vidcolor.host_memory import keep_large_allocations
 from vidcolor.io.image import read_image, write_image
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import frame_luma, plan_planar
-from vidcolor.model_stage import ModelStage
-from vidcolor.predictor import Predictor
-from vidcolor.refs import ReferencePlan, Segment
+from vidcolor.shots.refs import ReferencePlan, Segment
+from vidcolor.stream.chroma_stage import ChromaStage
+from vidcolor.stream.model_stage import ModelStage
 
 
 def ints(text: str) -> list[int]:

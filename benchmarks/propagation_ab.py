@@ -1,5 +1,5 @@
 """A/B of the propagation's design on the DAVIS dev set (issue 11; the figures in
-benchmarks/results/propagation-ab-davis-cpu.json; the prototype of vidcolor/propagation.py).
+benchmarks/results/propagation-ab-davis-cpu.json; the prototype of vidcolor/chain/propagation.py).
 
 Step 1 caches the chain's outputs at working size per sequence (L, matched ab, confidence, final ab; committed
 weights); step 2 applies each variant ([mode, strength, sigma in L units, gamma, seeded from the reference,
@@ -25,13 +25,13 @@ from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from vidcolor.chain.factory import predictor_factory  # noqa: E402
+from vidcolor.chain.predictor import working_shape  # noqa: E402
 from vidcolor.color import rgb_to_l, rgb_to_lab  # noqa: E402
 from vidcolor.evaluate import metrics  # noqa: E402
 from vidcolor.evaluate.runner import _batches, _recombine, load_sequence  # noqa: E402
 from vidcolor.evaluate.runner import score as runner_score  # noqa: E402
 from vidcolor.models.correspond import upsample_cells  # noqa: E402
-from vidcolor.predictor import working_shape  # noqa: E402
-from vidcolor.preflight import predictor_factory  # noqa: E402
 
 CACHE = Path("/tmp/propagation-ab")
 DAVIS = str(ROOT.parent / "shared/data/eval/davis/*.mp4")
@@ -170,7 +170,7 @@ if __name__ == "__main__":
     variants = json.loads(sys.argv[1])  # list of [mode, beta, sigma, gamma]
     refiner = None
     if any(v[0] in ("pre", "pre2") for v in variants):
-        from vidcolor.preflight import predictor_factory
+        from vidcolor.chain.factory import predictor_factory
 
         refiner = predictor_factory(None, "cpu", 256, "match")().chain.dense
     res = {}

@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from scale_media import make_refs  # noqa: E402
 from test_shots import scene  # noqa: E402
 
+from vidcolor.chain.factory import predictor_factory  # noqa: E402
 from vidcolor.evaluate.report import write_json  # noqa: E402
 from vidcolor.io.encode import EncodeSettings  # noqa: E402
-from vidcolor.pipeline import RunOptions  # noqa: E402
-from vidcolor.preflight import predictor_factory  # noqa: E402
 from vidcolor.scale.batch import run_sharded  # noqa: E402
-from vidcolor.video import run_video  # noqa: E402
+from vidcolor.stream.pipeline import RunOptions  # noqa: E402
+from vidcolor.stream.video import run_video  # noqa: E402
 
 
 def make_film(path: Path, shots: list[int], width: int, height: int, fps: int = 24) -> Path:

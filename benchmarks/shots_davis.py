@@ -23,11 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from vidcolor.chain.predictor import Predictor  # noqa: E402
 from vidcolor.evaluate import metrics  # noqa: E402
 from vidcolor.evaluate.report import write_json  # noqa: E402
 from vidcolor.evaluate.runner import Sequence, colorize_sequence, environment  # noqa: E402
 from vidcolor.io.media import iter_rgb_frames  # noqa: E402
-from vidcolor.predictor import Predictor  # noqa: E402
 from vidcolor.shots.detect import DETECTORS  # noqa: E402
 from vidcolor.shots.job import detect_cuts  # noqa: E402
 

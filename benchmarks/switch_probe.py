@@ -1,7 +1,7 @@
 """Decode + encode (the run's own path: stream_bench.decode_encode_fps) alone and beside a thread running pure Python,
-per interpreter switch interval (vidcolor.pipeline.SWITCH_INTERVAL's measurement). The codec's calling thread comes
-back from C several times a frame and must take the interpreter's lock again; beside a busy thread it waits up to
-the switch interval each time. Also the busy thread's own speed against its speed alone (what a shorter interval
+per interpreter switch interval (vidcolor.stream.pipeline.SWITCH_INTERVAL's measurement). The codec's calling thread
+comes back from C several times a frame and must take the interpreter's lock again; beside a busy thread it waits up
+to the switch interval each time. Also the busy thread's own speed against its speed alone (what a shorter interval
 costs the Python side).
 
     python benchmarks/switch_probe.py --size 640x360 --preset veryfast --json switch-probe.json

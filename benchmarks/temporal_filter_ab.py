@@ -18,11 +18,11 @@ from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from vidcolor.chain.factory import predictor_factory  # noqa: E402
+from vidcolor.chain.predictor import working_shape  # noqa: E402
 from vidcolor.color import rgb_to_l  # noqa: E402
 from vidcolor.evaluate import metrics  # noqa: E402
 from vidcolor.evaluate.runner import _batches, _recombine, load_sequence, score  # noqa: E402
-from vidcolor.predictor import working_shape  # noqa: E402
-from vidcolor.preflight import predictor_factory  # noqa: E402
 
 torch.set_num_threads(1)
 pred = predictor_factory(None, "cpu", 256, "match")()

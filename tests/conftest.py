@@ -36,9 +36,9 @@ def random_weights(monkeypatch, tmp_path):
 
 def tiny_predictor(device: str = "cpu", **_kw):
     """A random-init predictor at working size 64 (unit tests: the same nets for every call)."""
+    from vidcolor.chain.predictor import Predictor
     from vidcolor.config import ColorizerConfig, TransferConfig
     from vidcolor.models import ColorizerNet, TransferNet
-    from vidcolor.predictor import Predictor
 
     torch.manual_seed(0)
     nets = TransferNet(TransferConfig(decoder_width=0.25)), ColorizerNet(ColorizerConfig(width=8))

@@ -11,7 +11,7 @@ from PIL import Image
 from test_shots import scene
 
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.pipeline import RunOptions
+from vidcolor.stream.pipeline import RunOptions
 
 SHOTS = (10, 12, 10)  # frames per shot: cuts at 10 and 22
 FAST = EncodeSettings("libx264", 18, "ultrafast")

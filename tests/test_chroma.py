@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vidcolor.chroma import (
+from vidcolor.chain.chroma import (
     MATRICES,
     YCbCr,
     _block_l_table,

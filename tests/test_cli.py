@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from vidcolor import __version__
-from vidcolor.cli import cli
+from vidcolor.cli.commands import cli
 
 
 def run(*args):

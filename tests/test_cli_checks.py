@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from media import make_video
 from test_cli import assert_one_line_error, run
 
-from vidcolor.cli_options import fast_settings, int_list
+from vidcolor.cli.options import fast_settings, int_list
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings, check_encoder
 from vidcolor.io.paths import refuse_overwrite

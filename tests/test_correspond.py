@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from vidcolor.chain.reference import Reference
 from vidcolor.models import ReferenceStats, correspond
 from vidcolor.models.correspond import confidence_weight, descriptors, reference_cells, soft_warp
-from vidcolor.predictor import Reference
 
 
 def _desc(n=1, c=16, h=4, w=5, seed=0):

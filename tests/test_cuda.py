@@ -5,9 +5,9 @@ import pytest
 import torch
 from conftest import colour_image
 
+from vidcolor.chain.predictor import Predictor
 from vidcolor.config import ColorizerConfig, TransferConfig
 from vidcolor.models import ColorizerNet, TransferNet
-from vidcolor.predictor import Predictor
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -80,8 +80,8 @@ def test_cuda_propagation_never_waits_for_the_device():
     a value read back): the model thread keeps launching while the device works. And it agrees with the CPU."""
     import cv2
 
-    from vidcolor.motion import gray_u8
-    from vidcolor.propagation import Propagation
+    from vidcolor.chain.motion import gray_u8
+    from vidcolor.chain.propagation import Propagation
 
     noise = np.random.default_rng(0).random((64, 140)).astype(np.float32)
     scene = gray_u8(cv2.GaussianBlur(noise, (0, 0), 2.0) * 300 - 100)
@@ -110,7 +110,7 @@ def test_cuda_propagation_never_waits_for_the_device():
 def test_cuda_chroma_stage_with_sleeping_waits_gives_the_same_chroma(monkeypatch):
     """chroma_stage.BLOCKING_EVENTS (the host sleeps instead of spinning while it waits for a copy) changes when the
     host wakes, not what it gets: batches in flight, the same chroma codes."""
-    import vidcolor.chroma_stage as chroma_stage
+    import vidcolor.stream.chroma_stage as chroma_stage
     from vidcolor.io.yuv import PlanarFormat
 
     _, gpu = twin_predictors()

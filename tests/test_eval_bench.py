@@ -7,7 +7,7 @@ import torch
 from click.testing import CliRunner
 from conftest import colour_image
 
-from vidcolor.cli import cli
+from vidcolor.cli.commands import cli
 from vidcolor.evaluate.runner import METHODS
 from vidcolor.evaluate.stream_bench import synthetic_clip
 

@@ -10,7 +10,7 @@ from PIL import Image
 CHECK = """
 import json, sys
 from click.testing import CliRunner
-from vidcolor.cli import cli
+from vidcolor.cli.commands import cli
 results = []
 for args in json.loads(sys.argv[1]):
     r = CliRunner().invoke(cli, args)

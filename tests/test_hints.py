@@ -1,6 +1,6 @@
 import torch
 
-from vidcolor.hints import apply_hints, hint_pattern, point_mask, random_training_hints
+from vidcolor.chain.hints import apply_hints, hint_pattern, point_mask, random_training_hints
 
 
 def test_pattern_is_seeded_and_has_the_density():

@@ -14,7 +14,7 @@ from test_pipeline import cli_error, ref, run, tiny_predictor  # noqa: F401 - fi
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import read_image
-from vidcolor.work_state import work_dir_for
+from vidcolor.stream.work_state import work_dir_for
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

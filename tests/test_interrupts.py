@@ -14,10 +14,10 @@ import torch
 from media import audio_payloads, frame_times, frames_rgb, make_video
 from test_pipeline import ref, run, tiny_predictor  # noqa: F401 - fixture
 
+from vidcolor.chain.predictor import Predictor
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encoder_process import EncoderProcess
-from vidcolor.predictor import Predictor
-from vidcolor.work_state import work_dir_for
+from vidcolor.stream.work_state import work_dir_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -99,8 +99,8 @@ def test_gpu_out_of_memory_halves_the_batch_and_goes_on(tmp_path, ref):  # noqa:
         return p
 
     from vidcolor.io.encode import EncodeSettings
-    from vidcolor.pipeline import RunOptions, VideoJob
-    from vidcolor.refs import plan_references
+    from vidcolor.shots.refs import plan_references
+    from vidcolor.stream.pipeline import RunOptions, VideoJob
 
     options = RunOptions(8, 4, EncodeSettings("libx264", 18, "ultrafast"))
     job = VideoJob(src, tmp_path / "out.mp4", plan_references(str(ref)), tight_memory, options)
@@ -133,7 +133,7 @@ def test_out_of_memory_with_one_frame_is_an_error(tmp_path, ref):  # noqa: F811
 def test_final_mux_failure_is_one_line_and_resume_only_muxes(tmp_path, ref, monkeypatch):  # noqa: F811
     import av
 
-    import vidcolor.pipeline as pipeline
+    import vidcolor.stream.pipeline as pipeline
 
     src = make_video(tmp_path / "in.mp4", frames=10)
     original = pipeline.assemble

@@ -8,12 +8,12 @@ import torch
 from torch.nn import functional as F
 
 from vidcolor import weights
+from vidcolor.chain.matching import Matcher
+from vidcolor.chain.predictor import Predictor
 from vidcolor.config import ColorizerConfig
-from vidcolor.matching import Matcher
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.correspond import soft_warp
 from vidcolor.models.matcher import MatcherHead
-from vidcolor.predictor import Predictor
 
 
 def _desc(n=1, h=4, w=5, seed=0):

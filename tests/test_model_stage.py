@@ -9,11 +9,11 @@ from conftest import tiny_predictor
 from media import make_planar_video
 from PIL import Image
 
-from vidcolor.chroma_stage import ChromaStage, area_factor
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import PlanarFormat, frame_luma, plan_planar
-from vidcolor.model_stage import ModelStage
-from vidcolor.refs import ReferencePlan, Segment
+from vidcolor.shots.refs import ReferencePlan, Segment
+from vidcolor.stream.chroma_stage import ChromaStage, area_factor
+from vidcolor.stream.model_stage import ModelStage
 
 SHOTS = [0] * 7 + [1] * 6  # a cut at frame 7; chunks of 4 frames restart the propagation too
 

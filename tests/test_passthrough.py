@@ -22,8 +22,8 @@ from vidcolor.io.yuv import (
     planar_to_rgb,
     rgb_to_planar,
 )
-from vidcolor.pipeline import RunOptions
-from vidcolor.video import run_video
+from vidcolor.stream.pipeline import RunOptions
+from vidcolor.stream.video import run_video
 
 LOSSLESS = EncodeSettings("libx264", 0, "ultrafast")
 
@@ -71,7 +71,7 @@ def frames_rgb_of(path):
 
 @pytest.mark.parametrize("width,height,pix_fmt", [(64, 48, "yuv420p"), (63, 47, "yuv420p10le"), (66, 50, "yuv422p")])
 def test_chroma_stage_shapes_per_pixel_format(tmp_path, width, height, pix_fmt):
-    from vidcolor.chroma_stage import ChromaStage
+    from vidcolor.stream.chroma_stage import ChromaStage
 
     if width % 2 and "420" in pix_fmt:
         pix_fmt = pix_fmt.replace("420", "444")
@@ -130,7 +130,7 @@ def test_encoder_options_lossless_and_nvenc():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_chroma_stage_matches_cpu_and_overlaps(tmp_path):
-    from vidcolor.chroma_stage import ChromaStage
+    from vidcolor.stream.chroma_stage import ChromaStage
 
     src = make_planar_video(tmp_path / "in.mp4", 6, 64, 48, "yuv420p10le")
     fmt = plan_planar(probe(src), "libx264")

@@ -22,14 +22,14 @@ from media import (
 )
 from PIL import Image
 
-from vidcolor.cli import cli
+from vidcolor.chain.predictor import Predictor
+from vidcolor.cli.commands import cli
 from vidcolor.color import rgb_to_l
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.pipeline import RunOptions
-from vidcolor.predictor import Predictor
-from vidcolor.video import run_video
-from vidcolor.work_state import work_dir_for
+from vidcolor.stream.pipeline import RunOptions
+from vidcolor.stream.video import run_video
+from vidcolor.stream.work_state import work_dir_for
 
 FAST = EncodeSettings("libx264", 18, "ultrafast")
 
@@ -203,8 +203,8 @@ def test_truncated_files(tmp_path, ref):
 
 
 def test_a_frame_of_a_rotated_video_is_shown_upright(tmp_path):
-    from vidcolor.still import colorize_frame
-    from vidcolor.timerange import parse_time
+    from vidcolor.stream.still import colorize_frame
+    from vidcolor.stream.timerange import parse_time
 
     src = make_video(tmp_path / "phone.mp4", frames=3, rotation=90)  # 64x48 stored, shown 48 wide
     out = colorize_frame(str(src), parse_time("0", "--frame"), None, str(tmp_path / "f.png"), tiny_predictor, True)
@@ -254,7 +254,7 @@ def test_cli_bad_inputs(tmp_path, ref, images):
 
 
 def test_indexed_reference_folder(tmp_path):
-    from vidcolor.refs import plan_references
+    from vidcolor.shots.refs import plan_references
 
     folder = tmp_path / "refs"
     folder.mkdir()

@@ -3,12 +3,13 @@ import pytest
 import torch
 from conftest import colour_image
 
+from vidcolor.chain.predictor import Predictor, working_shape
+from vidcolor.chain.preflight import check_size
+from vidcolor.chain.stylize import stylize
 from vidcolor.color import gray_to_l, rgb_to_lab
 from vidcolor.config import ColorizerConfig, TransferConfig
 from vidcolor.errors import VidcolorError
 from vidcolor.models import ColorizerNet, TransferNet
-from vidcolor.predictor import Predictor, check_size, working_shape
-from vidcolor.stylize import stylize
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import io
 
-from vidcolor.progress import Progress
+from vidcolor.stream.progress import Progress
 
 
 class Terminal(io.StringIO):

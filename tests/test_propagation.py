@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from vidcolor.chain.motion import Motion, gray_u8
+from vidcolor.chain.propagation import Propagation
+from vidcolor.chain.tracks import anchor_trust, box_blur, flow_trust, follow, sample
 from vidcolor.config import PropagationConfig
-from vidcolor.model_stage import ModelStage
-from vidcolor.motion import Motion, gray_u8
-from vidcolor.propagation import Propagation
-from vidcolor.tracks import anchor_trust, box_blur, flow_trust, follow, sample
+from vidcolor.stream.model_stage import ModelStage
 
 
 def _t(*arrays):

@@ -13,16 +13,16 @@ from media import luma_planes
 from test_pipeline import FAST, ref, tiny_predictor  # noqa: F401 - fixture
 from test_shots import CUTS, FRAMES, film, refs  # noqa: F401 - fixtures
 
-from vidcolor.cli import cli
+from vidcolor.cli.commands import cli
 from vidcolor.io.image import read_image
 from vidcolor.io.media import probe
-from vidcolor.pipeline import RunOptions
 from vidcolor.review.build import build_review
 from vidcolor.review.gather import gather
 from vidcolor.shots.files import Shot, ShotFile, read_shot_file, write_yaml
-from vidcolor.still import colorize_frame
-from vidcolor.timerange import parse_time
-from vidcolor.video import run_video
+from vidcolor.stream.pipeline import RunOptions
+from vidcolor.stream.still import colorize_frame
+from vidcolor.stream.timerange import parse_time
+from vidcolor.stream.video import run_video
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)

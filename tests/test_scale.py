@@ -13,16 +13,16 @@ from conftest import tiny_predictor
 from scale_media import SHOTS, assert_same_film, make_film, make_refs, options
 from zoo import make_packed_avi
 
-from vidcolor.decode_stage import DecodeStage, FrameRange
 from vidcolor.errors import VidcolorError
 from vidcolor.io.media import probe
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import plan_planar
-from vidcolor.refs import plan_references
 from vidcolor.scale.film import FilmJob, FilmRun
 from vidcolor.scale.segment_job import run_segment, segment_dir
 from vidcolor.scale.segments import Span, plan_segments, shot_pieces
-from vidcolor.video import run_video
+from vidcolor.shots.refs import plan_references
+from vidcolor.stream.decode_stage import DecodeStage, FrameRange
+from vidcolor.stream.video import run_video
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -151,7 +151,7 @@ def _cli(*args):
     """The command in a fresh interpreter; stdout says whether torch was imported by the time it exited."""
     code = (
         "import atexit, sys; atexit.register(lambda: print('torch' in sys.modules)); "
-        "from vidcolor.cli import main; sys.argv = ['vidcolor', *sys.argv[1:]]; main()"
+        "from vidcolor.cli.commands import main; sys.argv = ['vidcolor', *sys.argv[1:]]; main()"
     )
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
 
@@ -187,7 +187,7 @@ def test_batch_in_process_reports_a_failed_film_goes_on_and_a_rerun_does_nothing
     import vidcolor.scale.batch as batch
 
     monkeypatch.setattr(batch, "predictor_factory", lambda *a, **k: tiny_predictor)
-    monkeypatch.setattr("vidcolor.video.check_encoder", lambda *a, **k: None)  # an encoder failing only in use
+    monkeypatch.setattr("vidcolor.stream.video.check_encoder", lambda *a, **k: None)  # an encoder failing only in use
     make_film(tmp_path / "a.mp4", (6, 5))
     make_film(tmp_path / "b.mp4", (7,))
     make_refs(tmp_path / "refs")

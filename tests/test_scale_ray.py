@@ -12,10 +12,10 @@ from conftest import tiny_predictor
 from media import audio_payloads, frame_times
 from scale_media import SHOTS, assert_same_film, make_film, make_refs, options
 
-from vidcolor.cli import cli
+from vidcolor.cli.commands import cli
 from vidcolor.scale.batch import run_sharded
 from vidcolor.scale.segment_job import KILL_TICKET_ENV
-from vidcolor.video import run_video
+from vidcolor.stream.video import run_video
 
 ray = pytest.importorskip("ray")
 

@@ -14,15 +14,15 @@ from media import frame_times, luma_planes
 from test_fail_fast import CHECK
 from test_pipeline import ref, tiny_predictor  # noqa: F401 - fixture
 
-from vidcolor.decode_stage import DecodeStage
 from vidcolor.io.encode import EncodeSettings
 from vidcolor.io.media import probe
 from vidcolor.io.seek import frame_seconds, frames_at
 from vidcolor.io.yuv import plan_planar
-from vidcolor.pipeline import RunOptions
-from vidcolor.refs import plan_references
-from vidcolor.timerange import FrameWindow, TimeSpec, parse_time, resolve_window
-from vidcolor.video import run_video
+from vidcolor.shots.refs import plan_references
+from vidcolor.stream.decode_stage import DecodeStage
+from vidcolor.stream.pipeline import RunOptions
+from vidcolor.stream.timerange import FrameWindow, TimeSpec, parse_time, resolve_window
+from vidcolor.stream.video import run_video
 
 RATE, SAMPLE_RATE, ONSET = 24, 16000, 1.25  # the sound starts 1.25 s into the film
 

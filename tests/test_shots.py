@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from vidcolor.cli import cli
+from vidcolor.cli.commands import cli
 from vidcolor.errors import VidcolorError
 from vidcolor.io.media import probe
 from vidcolor.shots.files import Shot, ShotFile, read_shot_file, write_csv, write_yaml

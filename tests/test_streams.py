@@ -40,7 +40,7 @@ def test_repeated_audio_timestamps_are_repaired_up_front(tmp_path, ref, monkeypa
     assert len(set(dts)) < len(dts)  # the defect's precondition
     order = []
     checked = streams.check_or_fail
-    monkeypatch.setattr("vidcolor.pipeline.check_or_fail", lambda *a: order.append("check") or checked(*a))
+    monkeypatch.setattr("vidcolor.stream.pipeline.check_or_fail", lambda *a: order.append("check") or checked(*a))
 
     def factory(**kw):
         order.append("predictor")

@@ -7,11 +7,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from vidcolor import weights
-from vidcolor.cli import cli
+from vidcolor.chain.predictor import Predictor
+from vidcolor.chain.stylize import stylize_small
+from vidcolor.cli.commands import cli
 from vidcolor.color import rgb_to_lab
 from vidcolor.evaluate.metrics import colorfulness, psnr
-from vidcolor.predictor import Predictor
-from vidcolor.stylize import stylize_small
 
 ROOT = weights.weights_dir().parent
 SAMPLES = ROOT / "samples"

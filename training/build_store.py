@@ -25,9 +25,9 @@ from training.data import ImageSource, list_images, split  # noqa: E402
 from training.pairs import make_pair  # noqa: E402
 from training.store import Fingerprint, file_stamp, is_current, store_frames, store_pairs, vgg_hash  # noqa: E402
 from vidcolor import weights  # noqa: E402
+from vidcolor.chain.predictor import working_shape  # noqa: E402
 from vidcolor.io.media import iter_rgb_frames, probe  # noqa: E402
 from vidcolor.models.vgg import VGGEncoder  # noqa: E402
-from vidcolor.predictor import working_shape  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 PHOTO_CROP = 256

@@ -20,12 +20,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training.common import psnr  # noqa: E402
+from vidcolor.chain.predictor import Predictor, to_float01  # noqa: E402
+from vidcolor.chain.stylize import stylize, stylize_small  # noqa: E402
 from vidcolor.evaluate.report import contact_sheet, write_json  # noqa: E402
 from vidcolor.evaluate.runner import environment  # noqa: E402
 from vidcolor.io.image import read_image  # noqa: E402
 from vidcolor.io.media import iter_rgb_frames  # noqa: E402
-from vidcolor.predictor import Predictor, to_float01  # noqa: E402
-from vidcolor.stylize import stylize, stylize_small  # noqa: E402
 
 
 def held_out(shared: Path) -> list[tuple[str, np.ndarray]]:

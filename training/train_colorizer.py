@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training import common  # noqa: E402
 from training.data import StepBatches, batch_loader, setup  # noqa: E402
+from vidcolor.chain.hints import apply_hints, hint_pattern, random_training_hints  # noqa: E402
 from vidcolor.color import lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab  # noqa: E402
 from vidcolor.config import ColorizerConfig  # noqa: E402
-from vidcolor.hints import apply_hints, hint_pattern, random_training_hints  # noqa: E402
 from vidcolor.models import ColorizerNet  # noqa: E402
 from vidcolor.weights import export_trained  # noqa: E402
 

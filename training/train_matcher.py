@@ -34,9 +34,9 @@ from training import common  # noqa: E402
 from training.data import ImageSource, list_images, split  # noqa: E402
 from training.pairs import CELL, distractor, make_pair  # noqa: E402
 from vidcolor import weights  # noqa: E402
+from vidcolor.chain.hint_sources import DenseRefiner  # noqa: E402
 from vidcolor.color import caffe_preprocess, l_to_gray_rgb, lab_to_rgb, rgb_to_lab  # noqa: E402
 from vidcolor.config import ColorizerConfig, MatcherConfig  # noqa: E402
-from vidcolor.hint_sources import DenseRefiner  # noqa: E402
 from vidcolor.models import ColorizerNet, VGGEncoder  # noqa: E402
 from vidcolor.models.correspond import TAU, descriptors, soft_warp, upsample_cells  # noqa: E402
 from vidcolor.models.matcher import MatcherHead  # noqa: E402

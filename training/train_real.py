@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from training import common  # noqa: E402
 from training.store import Store  # noqa: E402
 from vidcolor import weights  # noqa: E402
+from vidcolor.chain.hint_sources import DenseRefiner  # noqa: E402
 from vidcolor.color import lab_to_rgb  # noqa: E402
 from vidcolor.config import ColorizerConfig, MatcherConfig  # noqa: E402
-from vidcolor.hint_sources import DenseRefiner  # noqa: E402
 from vidcolor.models import ColorizerNet  # noqa: E402
 from vidcolor.models.correspond import CELL, upsample_cells  # noqa: E402
 from vidcolor.models.matcher import MatcherHead  # noqa: E402

@@ -1,3 +1,3 @@
-from vidcolor.cli import main
+from vidcolor.cli.commands import main
 
 main()

@@ -27,14 +27,14 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from vidcolor.chroma import YCbCr, chroma_planes
+from vidcolor.chain.chroma import YCbCr, chroma_planes
+from vidcolor.chain.motion import gray_u8
+from vidcolor.chain.predictor import Predictor
+from vidcolor.chain.preflight import check_size
+from vidcolor.chain.propagation import Propagation
 from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normalize_l
 from vidcolor.evaluate.stream_bench import stream_row, synthetic_clips
 from vidcolor.io.encode import EncodeSettings, check_encoder, resolve_codec
-from vidcolor.motion import gray_u8
-from vidcolor.predictor import Predictor
-from vidcolor.preflight import check_size
-from vidcolor.propagation import Propagation
 
 AMP = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 CPU_MAX_BATCH_PIXELS = 8 * 512 * 512  # batches above this many pixels are skipped on CPU (minutes per row)

@@ -26,6 +26,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vidcolor.chain.matching import cell_means
+from vidcolor.chain.motion import gray_u8
+from vidcolor.chain.predictor import Predictor, working_shape
+from vidcolor.chain.propagation import Propagation
 from vidcolor.color import lab_to_rgb_keep_l, rgb_to_l, rgb_to_lab
 from vidcolor.errors import VidcolorError
 from vidcolor.evaluate import metrics
@@ -33,11 +37,7 @@ from vidcolor.evaluate.baselines import gray_ab, reinhard_ab
 from vidcolor.io.image import IMAGE_EXTS, check_image, is_grayscale, read_image
 from vidcolor.io.media import iter_rgb_frames, probe
 from vidcolor.io.yuv import SWS_COLORSPACES, PlanarFormat, planar_to_rgb, rgb_to_planar
-from vidcolor.matching import cell_means
 from vidcolor.models.correspond import upsample_cells
-from vidcolor.motion import gray_u8
-from vidcolor.predictor import Predictor, working_shape
-from vidcolor.propagation import Propagation
 
 METHODS = (
     "gray", "reinhard", "auto", "transfer", "paper", "match-frozen", "exemplar-frozen", "match", "exemplar",
@@ -126,7 +126,7 @@ class _ThroughPlanes:
         self.stages: dict[tuple[int, int], tuple] = {}
 
     def __call__(self, frames: list[np.ndarray], reference) -> list[np.ndarray]:
-        from vidcolor.chroma_stage import ChromaStage
+        from vidcolor.stream.chroma_stage import ChromaStage
 
         h, w = frames[0].shape[:2]
         if (h, w) not in self.stages:

@@ -5,7 +5,7 @@
 - transcode alone: the clip decoded and re-encoded with its own chroma, same settings (x264 spends more on real
   chroma than on neutral planes, so this is the baseline with the encoder's real work);
 - network alone: the predictor's chain at the clip's working shape on L already there (no per-frame I/O);
-- model stage alone: the run's model stage (model_stage.py, as `run` drives it) on the decoded luma planes, one
+- model stage alone: the run's model stage (stream/model_stage.py, as `run` drives it) on the decoded luma planes, one
   shot from the clip's first frame's reference: the propagation's plan (gray, optical flow), upload, L lookup, the
   chain, the propagation, chroma from L + ab at chroma resolution, download. Its difference to the network alone
   is the per-frame cost outside the networks;
@@ -28,13 +28,13 @@ import numpy as np
 import torch
 from av.video.frame import PictureType
 
+from vidcolor.chain.predictor import Predictor, working_shape
 from vidcolor.io.encode import EncodeSettings, resolve_codec
 from vidcolor.io.image import write_image
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import PlanarFormat, frame_luma, plan_planar, planar_frame
-from vidcolor.model_stage import ModelStage
-from vidcolor.predictor import Predictor, working_shape
-from vidcolor.refs import ReferencePlan, Segment
+from vidcolor.shots.refs import ReferencePlan, Segment
+from vidcolor.stream.model_stage import ModelStage
 
 
 def _sync(device: torch.device) -> None:
@@ -153,8 +153,8 @@ def end_to_end_fps(
     limited to ``frames`` frames when the clip is longer (same work, same reference), {"seconds": all of it,
     "threads_seconds": the three threads alone, without reference preparation and the final mux, "waits": where the
     stages waited, pipeline.Waits})."""
-    from vidcolor.pipeline import RunOptions, VideoJob
-    from vidcolor.refs import plan_references
+    from vidcolor.shots.refs import plan_references
+    from vidcolor.stream.pipeline import RunOptions, VideoJob
 
     clip = source
     if frames < _count_frames(source):

@@ -23,7 +23,7 @@ from vidcolor.review.page import write_page
 from vidcolor.shots.files import timecode
 
 if TYPE_CHECKING:
-    from vidcolor.predictor import Predictor
+    from vidcolor.chain.predictor import Predictor
 
 FRAME_W, REF_W = 320, 160  # thumbnail widths in the page (pixels)
 # A match score (shots/assign.py: lower = closer) above this is flagged weak. Measured: on the 7 shared DAVIS clips
@@ -47,8 +47,8 @@ def build_review(
     """Write the review page of ``source`` to ``output``; returns the page's data (also what the tests read)."""
     t_start = time.perf_counter()
     review = gather(source, output, shots, refs, detector, threshold, sheet)
-    from vidcolor.preview import FramePreview  # imports torch: every argument checked, the frames found
     from vidcolor.shots.assign import distance, signature
+    from vidcolor.stream.preview import FramePreview  # imports torch: every argument checked, the frames found
 
     t0 = time.perf_counter()
     predictor = make_predictor(need_transfer=bool(review.candidates))

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.decode_stage import DecodeStage
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import write_format
 from vidcolor.io.media import VideoInfo, open_video, probe
 from vidcolor.io.seek import frames_at
 from vidcolor.io.yuv import PlanarFormat, frame_luma, plan_planar
-from vidcolor.refs import ReferencePlan, Segment, plan_from_shots, plan_references
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts
+from vidcolor.shots.refs import ReferencePlan, Segment, plan_from_shots, plan_references
+from vidcolor.stream.decode_stage import DecodeStage
 
 
 @dataclass

@@ -10,13 +10,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from vidcolor.chain.factory import predictor_factory
 from vidcolor.errors import VidcolorError
-from vidcolor.pipeline import RunOptions, Summary
-from vidcolor.preflight import predictor_factory
 from vidcolor.scale.film import FilmJob, FilmRun
 from vidcolor.scale.jobs import read_jobs
 from vidcolor.scale.progress import FilmsProgress
-from vidcolor.work_state import work_dir_for
+from vidcolor.stream.pipeline import RunOptions, Summary
+from vidcolor.stream.work_state import work_dir_for
 
 
 def check_workers(address: str | None, workers: int | None) -> None:
@@ -160,7 +160,7 @@ def run_batch(
 
 def _in_process(films: list[FilmRun], progress: FilmsProgress) -> dict[int, str]:
     """Without --ray: each film as `vidcolor run --resume` would do it, one after the other."""
-    from vidcolor.video import run_video
+    from vidcolor.stream.video import run_video
 
     failures: dict[int, str] = {}
     rows: list[tuple[str, int, int]] = []

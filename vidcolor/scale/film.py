@@ -21,20 +21,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidcolor.decode_stage import DecodeStage, FrameRange
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import output_format, resolve_codec
 from vidcolor.io.media import probe
 from vidcolor.io.streams import check_or_fail
 from vidcolor.io.timestamps import WINDOW
 from vidcolor.io.yuv import plan_planar
-from vidcolor.pipeline import RunOptions, Summary, finish_output
-from vidcolor.refs import ReferencePlan, Segment
 from vidcolor.scale.segment_job import SegmentSpec, segment_dir
 from vidcolor.scale.segments import Span, plan_segments
 from vidcolor.shots.files import ShotFile, shots_from_cuts, write_yaml
-from vidcolor.video import check_run
-from vidcolor.work_state import PROGRESS, WorkState, run_fingerprint, same_run, work_dir_for
+from vidcolor.shots.refs import ReferencePlan, Segment
+from vidcolor.stream.decode_stage import DecodeStage, FrameRange
+from vidcolor.stream.pipeline import RunOptions, Summary, finish_output
+from vidcolor.stream.video import check_run
+from vidcolor.stream.work_state import PROGRESS, WorkState, run_fingerprint, same_run, work_dir_for
 
 
 @dataclass(frozen=True)

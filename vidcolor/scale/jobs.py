@@ -23,10 +23,10 @@ from pathlib import Path
 
 import yaml
 
+from vidcolor.chain.preflight import check_size
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings, output_format
-from vidcolor.pipeline import RunOptions
-from vidcolor.preflight import check_size
+from vidcolor.stream.pipeline import RunOptions
 
 FAST = {"size": 128, "batch": 2, "preset": "veryfast"}  # as `run --fast`
 OPTIONS = {  # key -> (type, default)

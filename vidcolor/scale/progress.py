@@ -1,7 +1,7 @@
 """Progress of several films at once: frames done, frames per second and ETA per film and overall.
 
-On a terminal: tqdm bars (the field's standard, as for one film in vidcolor/progress.py), one per running film and
-one for all films. In a pipe or a log file nothing is drawn while the work runs: only the lines that must stay (a
+On a terminal: tqdm bars (the field's standard, as for one film in vidcolor/stream/progress.py), one per running film
+and one for all films. In a pipe or a log file nothing is drawn while the work runs: only the lines that must stay (a
 film finished, failed or skipped) and, at the end, one summary line per film. Frames already done when the run
 started (a resumed run, a skipped film) do not count toward the speed.
 """

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidcolor.decode_stage import FrameRange
 from vidcolor.errors import VidcolorError
-from vidcolor.pipeline import RunOptions, VideoJob
-from vidcolor.refs import ReferencePlan
 from vidcolor.scale.segments import Span
-from vidcolor.work_state import WorkState
+from vidcolor.shots.refs import ReferencePlan
+from vidcolor.stream.decode_stage import FrameRange
+from vidcolor.stream.pipeline import RunOptions, VideoJob
+from vidcolor.stream.work_state import WorkState
 
 KILL_TICKET_ENV = "VIDCOLOR_TEST_KILL_TICKET"  # test-only: a file naming a segment whose first attempt dies
 

@@ -7,7 +7,7 @@ divided by ``parts``, so that one long shot does not leave the other workers idl
 at most ``limit`` frames, on the chunk grid (below), and the pieces are placed like shots.
 
 Why a split shot still gives the frames a single run gives: in `vidcolor run` the state that lives across frames is
-per shot (its reference and the seed of its hint pattern, see refs.py), never per frame (no propagation memory,
+per shot (its reference and the seed of its hint pattern, see shots/refs.py), never per frame (no propagation memory,
 no temporal filter). A piece of a split shot keeps the shot's number, so its reference and seed. The one thing read
 from the shot itself, the first frame matched against a folder of candidate references, is "warmed up": a piece
 decodes from its shot's start (``shot_start``) and colours from its own ``start``.

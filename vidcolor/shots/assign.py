@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vidcolor.chain.predictor import Predictor, working_shape
 from vidcolor.color import caffe_preprocess, gray_to_l, l_to_gray_rgb, rgb_to_l
 from vidcolor.models.adain import mean_std
-from vidcolor.predictor import Predictor, working_shape
 
 Signature = list[tuple[torch.Tensor, torch.Tensor]]
 

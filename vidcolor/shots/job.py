@@ -14,12 +14,12 @@ from vidcolor.errors import VidcolorError
 from vidcolor.io.image import read_image
 from vidcolor.io.media import ends_short, frame_gray, open_video, probe
 from vidcolor.io.paths import check_output_folder, refuse_overwrite
-from vidcolor.refs import plan_references
 from vidcolor.shots.detect import make_detector
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_csv, write_yaml
+from vidcolor.shots.refs import plan_references
 
 if TYPE_CHECKING:
-    from vidcolor.predictor import Predictor
+    from vidcolor.chain.predictor import Predictor
 
 
 def detect_cuts(path: Path, detector: str, threshold: float | None, keep_first: bool = False, info=None):

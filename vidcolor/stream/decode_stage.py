@@ -29,8 +29,8 @@ from vidcolor.io.media import VideoInfo, ends_short, frame_step, open_video
 from vidcolor.io.seek import frame_pts, pts_at, span_seconds
 from vidcolor.io.timestamps import restore_pts
 from vidcolor.io.yuv import PlanarFormat, frame_luma, gray_table
-from vidcolor.refs import ReferencePlan
-from vidcolor.timerange import FrameWindow
+from vidcolor.shots.refs import ReferencePlan
+from vidcolor.stream.timerange import FrameWindow
 
 # The decoder's threads (0: FFmpeg's choice, one per core and more). A many-core CUDA host runs x264's threads
 # beside them: benchmarks/e2e_contention_ab.py "decoder threads 4" measures fewer; the default stays until then.

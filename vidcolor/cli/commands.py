@@ -8,7 +8,7 @@ import sys
 import click
 
 from vidcolor import __version__
-from vidcolor.cli_options import (
+from vidcolor.cli.options import (
     FAST_PRESET,
     POSITIVE,
     VidcolorGroup,
@@ -41,8 +41,8 @@ def cli() -> None:
 @hints_option
 def image(targets, ref, output, at, quiet, vgg, device, size, hints):
     """Colorize still images TARGETS (colour targets are reduced to gray first), or one frame of a video."""
-    from vidcolor.still import colorize_frame, colorize_images
-    from vidcolor.timerange import parse_time
+    from vidcolor.stream.still import colorize_frame, colorize_images
+    from vidcolor.stream.timerange import parse_time
 
     factory = lazy_predictor_factory(vgg, device, size, hints)
     if at is None:
@@ -119,9 +119,9 @@ def run(
 ):
     """Colorize the video SOURCE into OUTPUT, keeping its audio, timing and metadata."""
     from vidcolor.io.encode import EncodeSettings
-    from vidcolor.pipeline import RunOptions
-    from vidcolor.timerange import parse_time
-    from vidcolor.video import run_video
+    from vidcolor.stream.pipeline import RunOptions
+    from vidcolor.stream.timerange import parse_time
+    from vidcolor.stream.video import run_video
 
     if fast:
         size, batch, preset = fast_settings(click.get_current_context(), size=size, batch=batch, preset=preset)
@@ -210,7 +210,7 @@ def review(source, shots, refs, output, sheet, detector, threshold, quiet, vgg, 
 @model_options
 def stylize(content, ref, output, vgg, device, size):
     """Photorealistic stylization of CONTENT with the transfer sub-net alone (CONTENT = REF reproduces it)."""
-    from vidcolor.still import stylize_image
+    from vidcolor.stream.still import stylize_image
 
     stylize_image(content, ref, output, lazy_predictor_factory(vgg, device, size))
 

@@ -1,9 +1,9 @@
 """The model stage of `vidcolor run`: a batch of luma planes in, their chroma planes out.
 
 Per batch: luma codes -> (device) L of each code by table lookup -> the predictor's ab at working size -> the
-shot's propagation (propagation.py) -> ab at chroma resolution ->
+shot's propagation (chain/propagation.py) -> ab at chroma resolution ->
 Cb/Cr codes from L + ab with the output's matrix and range, chroma limited to the gamut in closed form
-(vidcolor/chroma.py). Only the chroma crosses back to the host: for 4:2:0 half the bytes of the luma that came in.
+(vidcolor/chain/chroma.py). Only the chroma crosses back to the host: for 4:2:0 half the bytes of the luma that came in.
 
 On CUDA the transfers overlap the work: luma goes up from pinned host buffers (a small ring, each slot reused only
 after its copy has finished), chroma comes down on a side stream into pinned buffers, and ``submit`` returns before
@@ -23,12 +23,13 @@ import cv2
 import numpy as np
 import torch
 
-from vidcolor.chroma import YCbCr, chroma_planes, luma_l_table
+from vidcolor.chain.chroma import YCbCr, chroma_planes, luma_l_table
+from vidcolor.chain.motion import gray_u8
+from vidcolor.chain.predictor import Predictor, working_shape
+from vidcolor.chain.propagation import Plan, Propagation
+from vidcolor.chain.reference import Reference
 from vidcolor.config import PropagationConfig
 from vidcolor.io.yuv import PlanarFormat
-from vidcolor.motion import gray_u8
-from vidcolor.predictor import Predictor, Reference, working_shape
-from vidcolor.propagation import Plan, Propagation
 
 RING_DEPTH = 4  # pinned buffers per shape: more than the batches in flight plus the one being filled
 # On CUDA the host's optical flow bounds the model stage (its plan alone ran at 173 fps at 1080p with 8 threads on a

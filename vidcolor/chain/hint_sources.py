@@ -17,9 +17,9 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
+from vidcolor.chain.hints import apply_hints
+from vidcolor.chain.matching import Matcher
 from vidcolor.color import denormalize_ab, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab
-from vidcolor.hints import apply_hints
-from vidcolor.matching import Matcher
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.correspond import upsample_cells
 

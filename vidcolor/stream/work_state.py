@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings
-from vidcolor.refs import ReferencePlan
+from vidcolor.shots.refs import ReferencePlan
 
 PROGRESS = "progress.json"
 

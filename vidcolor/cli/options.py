@@ -1,6 +1,6 @@
 """Pieces every command of the command line shares: the group that turns a VidcolorError into one line and exit
 code 1, the model options (--vgg, --device, --size, --hints) and the predictor factory (torch imported only when it
-is called). Kept apart so that cli.py holds the commands only."""
+is called). Kept apart so that commands.py holds the commands only."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def dtype_list(text: str | None) -> tuple[str, ...] | None:
 
 
 def lazy_predictor_factory(vgg, device, size, hints="match"):
-    from vidcolor.preflight import predictor_factory  # torch is imported only when the factory is called
+    from vidcolor.chain.factory import predictor_factory  # torch is imported only when the factory is called
 
     return predictor_factory(vgg, device, size, hints)
 

@@ -1,18 +1,9 @@
-"""Argument checks that need no network: they run before torch is imported (``import torch`` alone takes
-seconds), so a mistyped option or a wrong file fails in a fraction of a second. Nothing here imports torch."""
+"""The Predictor built later: the working size is checked now (preflight.py), torch is imported only when the
+factory is called. Nothing here imports torch at import time."""
 
 from __future__ import annotations
 
-from vidcolor.errors import VidcolorError
-
-MIN_SIZE, MAX_SIZE = 64, 4096
-
-
-def check_size(size: int) -> int:
-    """The working size rounded up to a multiple of 8; an error outside MIN_SIZE..MAX_SIZE."""
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise VidcolorError(f"--size {size}: working size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
-    return (size + 7) // 8 * 8
+from vidcolor.chain.preflight import check_size
 
 
 def predictor_factory(vgg, device: str, size: int, hints: str = "match"):
@@ -23,7 +14,7 @@ def predictor_factory(vgg, device: str, size: int, hints: str = "match"):
     hints = "transfer" if hints == "transfer" else "match"
 
     def make(**kwargs):
-        from vidcolor.predictor import Predictor
+        from vidcolor.chain.predictor import Predictor
 
         kwargs.setdefault("matcher", matcher)
         return Predictor.from_pretrained(vgg=vgg, device=device, size=size, hints=hints, **kwargs)

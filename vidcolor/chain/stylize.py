@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vidcolor.chain.predictor import Predictor, to_float01, to_uint8_frames
+from vidcolor.chain.reference import Reference
 from vidcolor.errors import VidcolorError
-from vidcolor.predictor import Predictor, Reference, to_float01, to_uint8_frames
 
 
 @torch.no_grad()

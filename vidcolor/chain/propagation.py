@@ -22,7 +22,7 @@ The work is split in two halves, so that a caller can run them apart: ``plan`` (
 threads, and which frame carries, starts or follows what; its state is the last gray and the shot's anchor) and
 ``apply`` (the networks' device: positions, trusts, the followed positions (tracks.py), the warps and blends, a
 batch at a time; its state is the last output and the followed positions). On CUDA the model stage plans a batch
-ahead in a thread of its own while the device works on the one before (chroma_stage.py), and the host's share per
+ahead in a thread of its own while the device works on the one before (stream/chroma_stage.py), and the host's share per
 frame is the two flows and a copy into page-locked memory; called as a function, the two halves run one after the
 other.
 
@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vidcolor.chain.motion import Motion
+from vidcolor.chain.tracks import anchor_trust, flow_trust, follow, to_unit
 from vidcolor.config import PropagationConfig
-from vidcolor.motion import Motion
-from vidcolor.tracks import anchor_trust, flow_trust, follow, to_unit
 
 Seed = tuple[np.ndarray, torch.Tensor]  # gray uint8 (h, w) on the host, ab (2, h, w) on the device
 

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from vidcolor.chain.hint_sources import DenseRefiner, MatchHints, SparseRefiner, TransferHints
+from vidcolor.chain.hints import hint_pattern
+from vidcolor.chain.matching import Matcher
 from vidcolor.errors import VidcolorError
-from vidcolor.hint_sources import DenseRefiner, MatchHints, SparseRefiner, TransferHints
-from vidcolor.hints import hint_pattern
-from vidcolor.matching import Matcher
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.matcher import MatcherHead
 
 if TYPE_CHECKING:
-    from vidcolor.predictor import Reference
+    from vidcolor.chain.reference import Reference
 
 PATTERNS_KEPT = 8  # a film with many shots must not keep every shot's pattern
 

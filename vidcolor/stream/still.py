@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from vidcolor.errors import VidcolorError
 from vidcolor.io.image import WRITE_FORMATS, check_image, is_grayscale, read_image, upright, write_format, write_image
 from vidcolor.io.paths import refuse_overwrite
-from vidcolor.timerange import TimeSpec
+from vidcolor.stream.timerange import TimeSpec
 
 if TYPE_CHECKING:
-    from vidcolor.predictor import Predictor
+    from vidcolor.chain.predictor import Predictor
 
 
 def plan_outputs(targets: list[Path], out: Path) -> list[Path]:
@@ -85,7 +85,7 @@ def colorize_frame(
     from vidcolor.io.media import probe
     from vidcolor.io.seek import frame_seconds, frames_at, pts_at
     from vidcolor.io.yuv import frame_luma, plan_planar
-    from vidcolor.timerange import resolve_window
+    from vidcolor.stream.timerange import resolve_window
 
     src, out_path = Path(video), Path(out)
     info = probe(src)
@@ -101,7 +101,7 @@ def colorize_frame(
     found = list(frames_at(src, info, [index], lambda frame: frame_luma(frame, fmt), exact))
     if not found:
         raise VidcolorError(f"{src}: frame {index} ({at.text}) could not be decoded")
-    from vidcolor.preview import FramePreview  # imports torch: every argument checked
+    from vidcolor.stream.preview import FramePreview  # imports torch: every argument checked
 
     predictor = make_predictor(need_transfer=ref_path is not None)
     rgb = FramePreview(predictor, fmt)(found[0][1], (ref_path,) if ref_path else ())
@@ -112,7 +112,7 @@ def colorize_frame(
 
 
 def stylize_image(content: str, style: str, out: str, make_predictor: Callable[..., Predictor]) -> Path:
-    from vidcolor.stylize import stylize  # imports torch: after the arguments are checked below
+    from vidcolor.chain.stylize import stylize  # imports torch: after the arguments are checked below
 
     content_path, style_path, out_path = check_image(content), check_image(style), Path(out)
     write_format(out_path)

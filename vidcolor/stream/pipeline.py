@@ -26,20 +26,20 @@ from typing import TYPE_CHECKING
 
 import av
 
-from vidcolor.decode_stage import DecodeStage, FrameRange
 from vidcolor.errors import VidcolorError
 from vidcolor.io.encode import EncodeSettings, assemble, output_format, resolve_codec
 from vidcolor.io.encoder_process import EncoderProcess
 from vidcolor.io.media import VideoInfo, probe
 from vidcolor.io.streams import check_or_fail
 from vidcolor.io.yuv import PlanarFormat, plan_planar
-from vidcolor.refs import ReferencePlan
-from vidcolor.timerange import FrameWindow
-from vidcolor.work_state import WorkState, run_fingerprint, work_dir_for
+from vidcolor.shots.refs import ReferencePlan
+from vidcolor.stream.decode_stage import DecodeStage, FrameRange
+from vidcolor.stream.timerange import FrameWindow
+from vidcolor.stream.work_state import WorkState, run_fingerprint, work_dir_for
 
 if TYPE_CHECKING:  # torch is imported when the predictor is built, after every argument is checked
-    from vidcolor.model_stage import ModelStage
-    from vidcolor.predictor import Predictor
+    from vidcolor.chain.predictor import Predictor
+    from vidcolor.stream.model_stage import ModelStage
 
 END = object()
 
@@ -52,7 +52,7 @@ class RunOptions:
     resume: bool = False
     fresh: bool = False
     window: FrameWindow | None = None  # a segment (--start/--duration): its frames only, timed from its start
-    propagate: bool = True  # carry colours along the motion within a shot (propagation.py)
+    propagate: bool = True  # carry colours along the motion within a shot (chain/propagation.py)
 
 
 @dataclass
@@ -244,7 +244,7 @@ class VideoJob:
 
     def _stream(self, state: WorkState, skip: int) -> float:
         """Decode from frame ``skip`` on, colour and encode into ``state``'s chunks; returns the seconds it took."""
-        from vidcolor.model_stage import ModelStage  # imports torch: only now, every argument checked
+        from vidcolor.stream.model_stage import ModelStage  # imports torch: only now, every argument checked
 
         self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning,
                                 self.options.chunk_frames, self.options.propagate)  # fmt: skip

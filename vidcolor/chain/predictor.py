@@ -20,13 +20,16 @@ would leave the RGB gamut. Two hint sources:
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from vidcolor.chain import Chain
+from vidcolor.chain.chain import Chain
+from vidcolor.chain.loading import load_networks
+from vidcolor.chain.motion import gray_u8
+from vidcolor.chain.preflight import check_size
+from vidcolor.chain.reference import Reference
 from vidcolor.color import (
     gray_u8_to_l,
     lab_to_rgb_keep_l,
@@ -34,41 +37,10 @@ from vidcolor.color import (
     rgb_to_lab,
 )
 from vidcolor.errors import VidcolorError
-from vidcolor.loading import load_networks
-from vidcolor.models import ColorizerNet, ReferenceStats, TransferNet
+from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.matcher import MatcherHead
-from vidcolor.motion import gray_u8
-from vidcolor.preflight import MAX_SIZE, MIN_SIZE, check_size  # noqa: F401 - re-exported
 
 HINT_SOURCES = ("match", "transfer")
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A prepared reference on the predictor's device: its statistics at the 8 AdaIN points, and its cells for
-    correspondence: ``keys`` (C, P) VGG descriptors of its gray version, ``values`` (2, P) mean ab per cell; and
-    ``seeds``, per reference image its gray (h, w) uint8 on the host and ab (2, h, w) at working size, from which
-    the propagation starts a shot that the reference is a view of."""
-
-    stats: ReferenceStats
-    keys: torch.Tensor
-    values: torch.Tensor
-    name: str = ""
-    seeds: tuple = ()
-
-    @staticmethod
-    def combine(refs: list[Reference]) -> Reference:
-        """Several references for one shot: statistics moment-matched, cells pooled (each target cell then
-        matches its best cell in any of them)."""
-        if len(refs) == 1:
-            return refs[0]
-        return Reference(
-            ReferenceStats.average([r.stats for r in refs]),
-            torch.cat([r.keys for r in refs], dim=1),
-            torch.cat([r.values for r in refs], dim=1),
-            "+".join(r.name for r in refs),
-            tuple(s for r in refs for s in r.seeds),
-        )
 
 
 def working_shape(h: int, w: int, size: int) -> tuple[int, int]:

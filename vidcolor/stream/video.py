@@ -13,15 +13,15 @@ from vidcolor.io.encode import EncodeSettings, check_encoder, output_format, res
 from vidcolor.io.media import open_video, probe
 from vidcolor.io.paths import check_output_folder
 from vidcolor.io.seek import frame_seconds
-from vidcolor.pipeline import RunOptions, Summary, VideoJob
-from vidcolor.progress import Progress
-from vidcolor.refs import ReferencePlan, plan_from_shots, plan_references
 from vidcolor.shots.files import ShotFile, read_shot_file, shots_from_cuts, write_yaml
-from vidcolor.timerange import TimeSpec, frame_label, resolve_window
-from vidcolor.work_state import work_dir_for
+from vidcolor.shots.refs import ReferencePlan, plan_from_shots, plan_references
+from vidcolor.stream.pipeline import RunOptions, Summary, VideoJob
+from vidcolor.stream.progress import Progress
+from vidcolor.stream.timerange import TimeSpec, frame_label, resolve_window
+from vidcolor.stream.work_state import work_dir_for
 
 if TYPE_CHECKING:
-    from vidcolor.predictor import Predictor
+    from vidcolor.chain.predictor import Predictor
 
 
 def check_run(

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.chroma_stage import ChromaStage
+from vidcolor.chain.predictor import Predictor
+from vidcolor.chain.reference import Reference
 from vidcolor.io.image import read_image
 from vidcolor.io.yuv import PlanarFormat, planar_to_rgb
-from vidcolor.predictor import Predictor, Reference
+from vidcolor.stream.chroma_stage import ChromaStage
 
 
 class FramePreview:

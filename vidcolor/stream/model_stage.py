@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.batching import AdaptiveBatch, is_out_of_memory
-from vidcolor.chroma_stage import ChromaStage
+from vidcolor.chain.predictor import Predictor
+from vidcolor.chain.reference import Reference
 from vidcolor.io.image import read_image
 from vidcolor.io.yuv import PlanarFormat
-from vidcolor.predictor import Predictor, Reference
-from vidcolor.refs import ReferencePlan
+from vidcolor.shots.refs import ReferencePlan
+from vidcolor.stream.batching import AdaptiveBatch, is_out_of_memory
+from vidcolor.stream.chroma_stage import ChromaStage
 
 
 class _Ready:
