@@ -5,13 +5,14 @@ Every import statement counts, wherever it is: at the top, inside a function (la
 
 Layers, bottom first (a module may import its own layer and the layers below it, never one above):
 
-0. the root leaves and media I/O: vidcolor (its __init__), errors, config, color, host_memory, io.*
+0. the root leaves and media I/O: errors, config, color, host_memory, io.*
 1. the networks and their weight files: models.*, weights (it converts VGG19, so it knows models/vgg.py's layers)
 2. the per-batch colour chain: chain.*
 3. shots and which reference colours which frame: shots.* (`run` detects and assigns shots inline)
 4. moving frames through the chain: stream.*
 5. the features built on a run: review.*, scale.*, evaluate.*
-6. the command line: cli.*, __main__
+6. the Python API: api, and vidcolor's own __init__ (its face: it loads the API on first use)
+7. the command line: cli.*, __main__
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ MAX_ROOT_MODULES = 12
 OPTIONAL = {"ray"}  # the `ray` extra: a module needing it is skipped by the import check where it is not installed
 
 LAYERS = [
-    ("vidcolor", "vidcolor.errors", "vidcolor.config", "vidcolor.color", "vidcolor.host_memory", "vidcolor.io"),
+    ("vidcolor.errors", "vidcolor.config", "vidcolor.color", "vidcolor.host_memory", "vidcolor.io"),
     ("vidcolor.models", "vidcolor.weights"),
     ("vidcolor.chain",),
     ("vidcolor.shots",),
     ("vidcolor.stream",),
     ("vidcolor.review", "vidcolor.scale", "vidcolor.evaluate"),
+    ("vidcolor.api", "vidcolor"),
     ("vidcolor.cli", "vidcolor.__main__"),
 ]
 TORCH_FREE_PACKAGES = ("vidcolor.io",)

@@ -60,9 +60,7 @@ def raise_reply(reply: tuple) -> None:
 
 def _child_env() -> dict[str, str]:
     """The environment with this process's own vidcolor first on the child's path (whatever folder it runs in)."""
-    import vidcolor
-
-    home = str(Path(vidcolor.__file__).resolve().parent.parent)
+    home = str(Path(__file__).resolve().parents[2])  # the folder holding this vidcolor package
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": home + (os.pathsep + path if path else "")}
 
