@@ -23,6 +23,30 @@ def test_ssim_identical_and_different():
     assert 0.0 < metrics.ssim(a, np.clip(a.astype(int) + rng.integers(-20, 20, a.shape), 0, 255).astype(np.uint8)) < 1
 
 
+def _smooth_pair(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic RGB pair: waves, and the same scaled with a diagonal ripple added."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    a = np.stack([128 + 100 * np.sin(x / 5 + c) * np.cos(y / 7) for c in range(3)], axis=-1)
+    b = a * 0.8 + 30 * np.sin((x + 2 * y) / 3)[..., None]
+    return np.clip(a, 0, 255).astype(np.uint8), np.clip(b, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("size", "rgb", "gray"),
+    [
+        ((48, 64), 0.5207546359453278, 0.5152385552780696),  # the valid part: 5-pixel borders dropped
+        ((8, 9), 0.587706243883019, 0.5362207414668515),  # under 11 pixels: the whole map, mirrored borders
+        ((4, 4), 0.7486842752327093, 0.8643906148653276),  # smaller than the window's half-width
+    ],
+)
+def test_ssim_matches_the_previous_implementation(size, rgb, gray):
+    """The figures of the hand-written float64 SSIM (OpenCV Gaussian blur) this module used before kornia's: the
+    README's SSIM columns were measured with it."""
+    a, b = _smooth_pair(*size)
+    assert metrics.ssim(a, b) == pytest.approx(rgb, abs=1e-5)
+    assert metrics.ssim(a[..., 0], b[..., 0]) == pytest.approx(gray, abs=1e-5)
+
+
 def test_colorfulness_known_values():
     gray = np.full((8, 8, 3), 128, np.uint8)
     assert metrics.colorfulness(gray) == 0.0
