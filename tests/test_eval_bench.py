@@ -125,9 +125,14 @@ def test_bench_json(tmp_path, random_weights, vgg_path):
     )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "b.json").read_text())
-    dtypes = ["fp32", "fp16", "bf16"] if torch.cuda.is_available() else ["fp32"]  # half precision: CUDA only
+    dtypes = ["fp32", "fp16", "bf16"] if torch.cuda.is_available() else ["fp32", "bf16"]  # fp16: CUDA only
     assert [(r["dtype"], r["batch"]) for r in data["stages"]] == [(d, b) for d in dtypes for b in (1, 2)]
     assert all(v > 0 for r in data["stages"] for v in r["seconds_per_batch"].values())
+    for row in data["stages"]:  # the networks' work and the rate it was done at, per stage
+        assert set(row["gflops"]) == {"precolor", "ref_stats", "transfer", "match", "refine"}
+        assert all(g > 0 for g in row["gflop_per_image"].values()) and all(r > 0 for r in row["gflops"].values())
+    fp32 = {r["batch"]: r["gflop_per_image"]["match"] for r in data["stages"] if r["dtype"] == "fp32"}
+    assert fp32[1] == pytest.approx(fp32[2], rel=1e-6)  # FLOPs per image do not depend on the batch
     assert data["streaming"]["frames"] == 6 and data["streaming"]["model_fps"] > 0
     assert data["streaming"]["end_to_end_fps"] > 0 and data["streaming"]["transcode_fps"] > 0
     assert data["streaming"]["end_to_end_vs_transcode"] > 0

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from vidcolor.stream.pipeline import Summary
 
 ImageLike = str | os.PathLike | np.ndarray
-MODEL_OPTIONS = ("size", "device", "vgg", "hints")
+MODEL_OPTIONS = ("size", "device", "vgg", "hints", "precision")
 
 
 def _image(image: ImageLike, what: str, crop: bool) -> tuple[np.ndarray, str]:
@@ -64,14 +64,22 @@ class Colorizer:
 
     ``size``: working size of the networks (short side, pixels; a multiple of 8, default 256); ``device``: auto,
     cpu, cuda or cuda:N; ``vgg``: the VGG19 weights file (else ``$VIDCOLOR_VGG`` or the user cache); ``hints``:
-    match (default), match-frozen or transfer, as ``--hints`` on the command line.
+    match (default), match-frozen or transfer, as ``--hints`` on the command line; ``precision``: auto (bf16 where
+    the CPU or GPU computes it natively, else fp32), fp32, bf16 or fp16 (CUDA).
     """
 
-    def __init__(self, size: int = 256, device: str = "auto", vgg: str | None = None, hints: str = "match") -> None:
+    def __init__(
+        self,
+        size: int = 256,
+        device: str = "auto",
+        vgg: str | None = None,
+        hints: str = "match",
+        precision: str = "auto",
+    ) -> None:
         from vidcolor.chain.factory import predictor_factory
 
         self.size, self.device = size, device
-        self._make = predictor_factory(vgg, device, size, hints)  # the size is checked here, nothing loaded yet
+        self._make = predictor_factory(vgg, device, size, hints, precision)  # size checked now, nothing loaded
         self._predictor: Predictor | None = None
 
     @property
@@ -182,7 +190,7 @@ def colorize_video(
     source: str | os.PathLike, output: str | os.PathLike, refs: str | os.PathLike | None = None, **options
 ) -> Summary:
     """Colour a video file into ``output`` -> the run's ``Summary``. ``options``: ``Colorizer``'s (size, device,
-    vgg, hints) and ``Colorizer.video``'s (shots, batch, codec, crf, preset, propagate, chunk_frames, resume,
+    vgg, hints, precision) and ``Colorizer.video``'s (shots, batch, codec, crf, preset, propagate, chunk_frames, resume,
     fresh, start, duration, quiet). Raises ``VidcolorError`` on any bad input."""
     import inspect
 

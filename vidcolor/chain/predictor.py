@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from vidcolor.chain.chain import Chain
 from vidcolor.chain.loading import load_networks
 from vidcolor.chain.motion import gray_u8
+from vidcolor.chain.precision import choose as choose_precision
 from vidcolor.chain.preflight import check_size
 from vidcolor.chain.reference import Reference
 from vidcolor.color import (
@@ -80,22 +81,22 @@ class Predictor:
         hints: str = "match",
         head: MatcherHead | None = None,
         refiner: ColorizerNet | None = None,
+        precision: str | None = None,
     ) -> None:
         if hints not in HINT_SOURCES:
             raise VidcolorError(f"--hints {hints}: choose one of {', '.join(HINT_SOURCES)}")
         self.device = pick_device(device)
         self.size = check_size(size)
-        # Half precision only where it pays: CUDA. bf16 where supported (no overflow risk), else fp16.
-        use_half = self.device.type == "cuda" if half is None else half
-        if use_half and self.device.type == "cuda":
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            self.amp_dtype = None
-        # channels_last suits cuDNN's tensor-core convolutions; on CPU the default layout is faster here.
-        layout = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-        self.transfer = transfer.to(self.device, memory_format=layout).eval() if transfer is not None else None
-        self.colorizer = colorizer.to(self.device, memory_format=layout).eval() if colorizer is not None else None
-        self.refiner = refiner.to(self.device, memory_format=layout).eval() if refiner is not None else None
+        # the networks' number format (chain/precision.py): bf16 where the CPU or GPU computes it natively;
+        # ``half`` (tests) forces half precision on or off
+        if half is not None:
+            precision = (
+                ("bf16" if self.device.type == "cpu" or torch.cuda.is_bf16_supported() else "fp16") if half else "fp32"
+            )
+        self.transfer = transfer.to(self.device).eval() if transfer is not None else None
+        self.colorizer = colorizer.to(self.device).eval() if colorizer is not None else None
+        self.refiner = refiner.to(self.device).eval() if refiner is not None else None
+        self.set_precision(precision)
         self.hint_density, self.hint_patch = hint_density, hint_patch
         head = head.to(self.device).eval() if head is not None else None
         self.chain = Chain(
@@ -119,6 +120,15 @@ class Predictor:
     @hints.setter
     def hints(self, source: str) -> None:
         self.chain.hints = source
+
+    def set_precision(self, requested: str | None = None) -> None:
+        """The networks' number format and memory layout (chain/precision.py): auto, fp32, bf16 or fp16."""
+        self.precision = choose_precision(self.device, requested)
+        self.amp_dtype = self.precision.dtype
+        layout = torch.channels_last if self.precision.channels_last else torch.contiguous_format
+        for net in (self.transfer, self.colorizer, self.refiner):
+            if net is not None:
+                net.to(memory_format=layout)
 
     # ------------------------------------------------------------------ construction from weight files
     @classmethod

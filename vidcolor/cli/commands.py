@@ -260,7 +260,13 @@ def eval_cmd(
 @cli.command()
 @click.option("--sizes", default="256,512,1024", show_default=True, type=int_list)
 @click.option("--batches", default="1,8", show_default=True, type=int_list)
-@click.option("--dtypes", default="fp32,fp16,bf16", show_default=True, type=dtype_list, help="fp16/bf16: CUDA only.")
+@click.option(
+    "--dtypes",
+    default="fp32,fp16,bf16",
+    show_default=True,
+    type=dtype_list,
+    help="fp16: CUDA only; bf16 on CUDA and CPUs.",
+)
 @click.option("--repeats", default=3, show_default=True, type=POSITIVE)
 @click.option("--clip", default=None, help="Video for the streaming figures (else synthetic clips).")
 @click.option("--clip-frames", default=48, show_default=True, type=POSITIVE)
@@ -272,7 +278,7 @@ def eval_cmd(
 )
 @click.option("--stream-size", default=256, show_default=True, help="Working size for the streaming figures.")
 @click.option("--stream-batch", default="4", show_default=True, type=int_list, help="Streaming batches.")
-@click.option("--stream-dtypes", default=None, type=dtype_list, help="Default: fp32 on CPU, bf16 on CUDA.")
+@click.option("--stream-dtypes", default=None, type=dtype_list, help="Default: the precision run takes here.")
 @click.option("--codec", default="libx264", show_default=True, help="Encoder for the streaming figures (or auto).")
 @click.option("--crf", default=18, show_default=True)
 @click.option("--preset", default="veryfast", show_default=True, help="Encoder preset for the streaming figures.")

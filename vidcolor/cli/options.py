@@ -5,6 +5,7 @@ is called). Kept apart so that commands.py holds the commands only."""
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import click
@@ -122,11 +123,29 @@ def hints_option(f):
     )(f)
 
 
+def _set_precision(ctx, param, value):
+    """--precision reaches every predictor this command builds (and its Ray workers) through the environment."""
+    if value:
+        from vidcolor.chain.precision import ENV
+
+        os.environ[ENV] = value
+    return value
+
+
 def model_options(f):
     f = click.option(
         "--vgg", type=click.Path(dir_okay=False), help="VGG19 weights (.pth); else $VIDCOLOR_VGG or the cache."
     )(f)
     f = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")(f)
+    f = click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+        default=None,
+        expose_value=False,
+        callback=_set_precision,
+        help="The networks' number format (default auto: bf16 where the CPU or GPU computes it natively, else "
+        "fp32; fp16 on CUDA only).",
+    )(f)
     f = click.option(
         "--size", default=256, show_default=True, help="Working size (short side, pixels) of the networks."
     )(f)

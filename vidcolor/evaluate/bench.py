@@ -36,7 +36,6 @@ from vidcolor.color import denormalize_ab, lab_to_rgb, lab_to_rgb_keep_l, normal
 from vidcolor.evaluate.stream_bench import stream_row, synthetic_clips
 from vidcolor.io.encode import EncodeSettings, check_encoder, resolve_codec
 
-AMP = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 CPU_MAX_BATCH_PIXELS = 8 * 512 * 512  # batches above this many pixels are skipped on CPU (minutes per row)
 STAGES = ("precolor", "ref_stats", "transfer", "match", "propagate", "refine", "chroma", "recombine")
 CHAINS = {
@@ -65,9 +64,13 @@ def median_time(fn: Callable[[], object], device: torch.device, repeats: int, wa
     return statistics.median(times)
 
 
+NETWORK_STAGES = ("precolor", "ref_stats", "transfer", "match", "refine")  # FLOPs counted (GFLOP/s reported)
+
+
 @torch.no_grad()
-def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> dict[str, float]:
-    """Seconds per batch for each stage at working size ``size`` x ``size``."""
+def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> tuple[dict[str, float], dict]:
+    """Seconds per batch for each stage at working size ``size`` x ``size``, and the network stages' GFLOP per
+    batch (torch's FLOP counter: convolutions and matrix products)."""
     dev = predictor.device
     gen = torch.Generator().manual_seed(0)
     l_small = (torch.rand(batch, 1, size, size, generator=gen) * 100).to(dev)
@@ -126,7 +129,18 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> di
     fns = {"precolor": precolor, "ref_stats": ref_stats, "transfer": transfer, "match": match, "refine": refine}
     fns["propagate"] = propagate
     fns["chroma"], fns["recombine"] = chroma, recombine
-    return {name: median_time(fn, dev, repeats) for name, fn in fns.items()}
+    times = {name: median_time(fn, dev, repeats) for name, fn in fns.items()}
+    return times, {name: count_gflop(fns[name]) for name in NETWORK_STAGES}
+
+
+def count_gflop(fn: Callable[[], object]) -> float:
+    """GFLOP of one call of ``fn`` (multiply-adds counted twice)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops() / 1e9
 
 
 def bench_predictor(make_predictor: Callable[..., Predictor], device: str, size: int) -> tuple[Predictor, str]:
@@ -168,18 +182,20 @@ def run_bench(
     predictor, weights_note = bench_predictor(make_predictor, device, stream_size)
     rows, skipped = [], []
     for dtype in dtypes:
-        if dtype != "fp32" and predictor.device.type != "cuda":
+        if dtype == "fp16" and predictor.device.type != "cuda":
             continue
-        predictor.amp_dtype = AMP[dtype]
+        predictor.set_precision(dtype)
         for size in sizes:
             for batch in batches:
                 if predictor.device.type == "cpu" and batch > 1 and batch * size * size > CPU_MAX_BATCH_PIXELS:
                     skipped.append({"size": size, "batch": batch, "dtype": dtype, "why": "too slow on CPU"})
                     continue
-                times = stage_times(predictor, size, batch, repeats)
+                times, gflop = stage_times(predictor, size, batch, repeats)
                 per_image = {k: v / batch for k, v in times.items()}
                 row = {"size": size, "batch": batch, "dtype": dtype, "seconds_per_batch": times}
                 row["seconds_per_image"] = per_image
+                row["gflop_per_image"] = {k: v / batch for k, v in gflop.items()}
+                row["gflops"] = {k: v / times[k] for k, v in gflop.items() if times[k] > 0}
                 for chain, stages in CHAINS.items():
                     row[f"{chain}_seconds_per_image"] = sum(per_image[k] for k in stages)
                 rows.append(row)
@@ -187,15 +203,15 @@ def run_bench(
                     on_row(row)
     cuda = predictor.device.type == "cuda"
     stream_sizes = stream_sizes or (((1920, 1080), (3840, 2160)) if cuda else ((640, 360),))
-    stream_dtypes = stream_dtypes or (("bf16",) if cuda else ("fp32",))
+    stream_dtypes = stream_dtypes or (predictor.precision.name,)
     streams = []
     with tempfile.TemporaryDirectory() as tmp:
         clips = [(Path(clip), str(clip))] if clip else synthetic_clips(stream_sizes, clip_frames, Path(tmp))
         for path, label in clips:
             for dtype in stream_dtypes:
-                if dtype != "fp32" and predictor.device.type != "cuda":
+                if dtype == "fp16" and predictor.device.type != "cuda":
                     continue
-                predictor.amp_dtype = AMP[dtype]
+                predictor.set_precision(dtype)
                 for batch in stream_batches:
                     predictor.size = stream_size
                     row = stream_row(predictor, path, label, clip_frames, EncodeSettings(codec, crf, preset), batch)

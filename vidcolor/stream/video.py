@@ -77,8 +77,8 @@ def run_video(
     def factory() -> Predictor:
         p = make_predictor(need_transfer=plan.needs_transfer())
         if not quiet:
-            dtype = p.amp_dtype or "float32"
-            print(f"vidcolor: {plan.note}; device {p.device}, {dtype}, working size {p.size}", file=sys.stderr)
+            print(f"vidcolor: {plan.note}; device {p.device}, {p.precision.describe()}, working size {p.size}",
+                  file=sys.stderr)  # fmt: skip
         return p
 
     label = f"{src.name} {frame_label(window, info.rate, times)}" if window else src.name
