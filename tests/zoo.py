@@ -78,6 +78,19 @@ def make_packed_avi(
     return path
 
 
+def delay_avi_audio(path: Path, ticks: int) -> Path:
+    """Start the AVI's audio ``ticks`` of its time base late (its stream header's dwStart; FFmpeg writes AC3 with
+    one tick per frame: 32 ms at 48 kHz), as AVI editors write an audio delay."""
+    data = bytearray(path.read_bytes())
+    at = 0
+    while data[at : at + 4] != b"auds":
+        at = data.index(b"strh", at) + 8
+    start = at + 28  # dwStart: after type, handler, flags, priority, language, initial frames, scale and rate
+    data[start : start + 4] = ticks.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
 def _audio_stream(out, codec: str, rate: int = 48000):
     a = out.add_stream(codec, rate=rate)
     a.layout = "stereo" if codec == "ac3" else "mono"
@@ -174,7 +187,9 @@ def onset_offset(path: Path) -> float:
         v = next(iter(c.decode(c.streams.video[0])))
     with av.open(str(path)) as c:
         for frame in c.decode(c.streams.audio[0]):
-            loud = np.flatnonzero(np.abs(frame.to_ndarray().reshape(-1, frame.samples)).max(0) > 0.05 * _full(frame))
+            data = frame.to_ndarray()
+            data = data.reshape(-1, frame.samples) if frame.format.is_planar else data.reshape(frame.samples, -1).T
+            loud = np.flatnonzero(np.abs(data).max(0) > 0.05 * _full(frame))
             if loud.size:
                 return float(
                     Fraction(frame.pts) * frame.time_base

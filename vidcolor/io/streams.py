@@ -8,6 +8,9 @@
   AVI) are rebuilt from the previous packet's time and duration, else the muxer refuses them (``Invalid argument``)
   after the whole film was computed. ``check_streams`` runs the copy into the output format up front (into a sink
   that discards the bytes, audio only) so such a problem is repaired, or reported, before any frame is decoded.
+- Each audio track's first sample is shown when the source's players show it (MP4/MOV: edit lists written by
+  io.edit_list); where an output cannot (MP4/MOV audio before time 0, cut; AAC priming copied into Matroska,
+  played), the note says by how many ms.
 - A segment (``run --start/--duration``) keeps the packets that start within its (start, end) seconds, shifted so
   that the segment starts at time 0: the audio is cut to match at packet boundaries (about 20 ms for AAC).
 """
@@ -45,14 +48,22 @@ class StreamPlan:
     target: str | None = None  # encoder (reencode) or subtitle codec (convert)
     why: str = ""
     repaired: int = 0  # packets whose timestamps were rebuilt (copy)
+    cut: float = 0.0  # seconds of audio before time 0 that an MP4/MOV output could not keep (io.edit_list)
+    moved: float = 0.0  # seconds the output's first audio sample comes after the source's (negative: before)
 
     def note(self) -> str:
         head = f"{self.kind} #{self.index} ({self.codec})"
+        timing = ""
+        if self.cut >= 0.0005:
+            timing = f"; its first {self.cut * 1000:.1f} ms cut (before time 0, where an MP4/MOV track cannot start)"
+        elif abs(self.moved) >= 0.001:
+            when = "earlier" if self.moved < 0 else "later"
+            timing = f"; its first sample {abs(self.moved) * 1000:.1f} ms {when} than in the source"
         if self.action == "copy":
             fixed = f", {self.repaired} packet timestamps repaired" if self.repaired else ""
-            return f"{head} copied{fixed}"
+            return f"{head} copied{fixed}{timing}"
         verb = {"reencode": "re-encoded to", "convert": "converted to"}.get(self.action)
-        return f"{head} {verb} {self.target}: {self.why}" if verb else f"{head} dropped: {self.why}"
+        return f"{head} {verb} {self.target}: {self.why}{timing}" if verb else f"{head} dropped: {self.why}"
 
 
 def codec_name(stream) -> str:
