@@ -137,3 +137,18 @@ def test_bench_json(tmp_path, random_weights, vgg_path):
     assert data["streaming"]["end_to_end_fps"] > 0 and data["streaming"]["transcode_fps"] > 0
     assert data["streaming"]["end_to_end_vs_transcode"] > 0
     assert data["environment"]["torch"] and data["environment"]["av"]
+
+
+def test_exemplar_yuv_alone_colours_from_the_reference(tmp_path, colour_video, vgg_path, random_weights):
+    """Asked for with no other reference method, exemplar_yuv still gets the reference (it once scored the
+    automatic colours then)."""
+    args = ["eval", str(colour_video), "--size", "64", "--vgg", str(vgg_path), "--max-frames", "3"]
+    figures = {}
+    for methods in ("auto,exemplar_yuv", "exemplar,exemplar_yuv"):
+        out = tmp_path / f"{methods}.json"
+        res = CliRunner().invoke(cli, [*args, "--methods", methods, "--json", str(out)])
+        assert res.exit_code == 0, res.output
+        figures[methods] = json.loads(out.read_text())["mean"]
+    alone, beside = figures["auto,exemplar_yuv"]["exemplar_yuv"], figures["exemplar,exemplar_yuv"]["exemplar_yuv"]
+    assert alone["psnr"] == pytest.approx(beside["psnr"], abs=1e-9)
+    assert alone["psnr"] != pytest.approx(figures["auto,exemplar_yuv"]["auto"]["psnr"], abs=1e-3)

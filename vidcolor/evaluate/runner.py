@@ -60,6 +60,9 @@ STAGE_OF = {
     "auto": "auto", "transfer": "transfer", "paper": "paper", "match": "match", "exemplar": "exemplar_match",
     "propagated": "exemplar_match",
 }  # fmt: skip
+# every method that colours from the reference (exemplar_yuv is not a chain stage, and was once left without one:
+# it then scored the automatic colours)
+NEEDS_REFERENCE = (set(STAGE_OF) - {"auto"}) | {"exemplar_yuv"}
 FROZEN_STAGE_OF = {"match-frozen": "match", "exemplar-frozen": "exemplar_match"}
 
 
@@ -147,7 +150,7 @@ def colorize_sequence(
     device = predictor.device if predictor else torch.device("cpu")
     rgb_ref = torch.from_numpy(seq.reference).permute(2, 0, 1)[None].float().div(255).to(device)
     reference = frozen_ref = None
-    if predictor is not None and (set(STAGE_OF) - {"auto"}) & set(methods):
+    if predictor is not None and NEEDS_REFERENCE & set(methods):
         reference = predictor.prepare_reference(seq.reference, "reference")
     if frozen is not None:
         frozen_ref = frozen.prepare_reference(seq.reference, "reference")
