@@ -12,6 +12,10 @@ sample, codec delay and priming skipped), then the media from the sample that be
 A track whose first sample comes before time 0 keeps only what is after it (an MP4 track cannot start before the
 film; delaying the picture instead would move every frame): its note says how much was cut. ``movie_timescale``
 picks a movie timescale in which both the picture's and the audio's starts are exact.
+
+The rewrite never costs the file: where it cannot be done (a movie box that is not the file's last, boxes this does
+not follow, a disk that fills as the box grows) the file stays as the muxer wrote it, and io.audio_start's read-back
+says in the track's note where its audio starts. Box sizes and durations are read in 32 or 64 bits, as written.
 """
 
 from __future__ import annotations
@@ -72,6 +76,11 @@ def _children(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]
     return out
 
 
+def _head(data: bytes, offset: int) -> int:
+    """The length of the header of the box at ``offset``: 16 where its size is 64-bit (largesize), else 8."""
+    return 16 if struct.unpack(">I", data[offset : offset + 4])[0] == 1 else 8
+
+
 def _box(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I4s", 8 + len(body), kind) + body
 
@@ -81,12 +90,13 @@ def _find(data: bytes, path: list[bytes], start: int = 0, end: int | None = None
     end = len(data) if end is None else end
     for kind, offset, size in _children(data, start, end):
         if kind == path[0]:
-            return (offset, size) if len(path) == 1 else _find(data, path[1:], offset + 8, offset + size)
+            inside = offset + _head(data, offset)
+            return (offset, size) if len(path) == 1 else _find(data, path[1:], inside, offset + size)
     return None
 
 
 def _body(data: bytes, where: tuple[int, int] | None) -> bytes | None:
-    return data[where[0] + 8 : where[0] + where[1]] if where else None
+    return data[where[0] + _head(data, where[0]) : where[0] + where[1]] if where else None
 
 
 def _timescale(body: bytes) -> int:
@@ -125,10 +135,10 @@ def _elst(edits: list[tuple[int, int]]) -> bytes:
 
 def _media(data: bytes, offset: int, size: int) -> tuple[int, int, int] | None:
     """(timescale, duration, sample count) of a sound track's media (mdhd, stts), None for other tracks."""
-    stbl = [b"mdia", b"minf", b"stbl"]
-    handler = _body(data, _find(data, [b"mdia", b"hdlr"], offset + 8, offset + size))
-    mdhd = _body(data, _find(data, [b"mdia", b"mdhd"], offset + 8, offset + size))
-    stts = _body(data, _find(data, [*stbl, b"stts"], offset + 8, offset + size))
+    stbl, inside, end = [b"mdia", b"minf", b"stbl"], offset + _head(data, offset), offset + size
+    handler = _body(data, _find(data, [b"mdia", b"hdlr"], inside, end))
+    mdhd = _body(data, _find(data, [b"mdia", b"mdhd"], inside, end))
+    stts = _body(data, _find(data, [*stbl, b"stts"], inside, end))
     if not handler or handler[8:12] != b"soun" or not mdhd or not stts:
         return None
     (entries,) = struct.unpack(">I", stts[4:8])
@@ -164,46 +174,95 @@ def plan_edits(start: AudioStart, timescale: int, duration: int, samples: int, m
 def set_audio_edits(path: str | os.PathLike, starts: dict[int, AudioStart]) -> dict[int, Fraction]:
     """Rewrite the edit list of each sound track of the MP4/MOV at ``path`` whose stream index is in ``starts``
     (FFmpeg numbers tracks from 1 in stream order). Returns the seconds cut before time 0, by stream index, where
-    any. The movie box must be the file's last (FFmpeg's default): it is rewritten in place, the media untouched."""
-    with open(path, "r+b") as f:
-        f.seek(0, os.SEEK_END)
-        end = f.tell()
-        offset = 0
-        moov = None
-        while offset + 8 <= end:
-            f.seek(offset)
-            size, kind = struct.unpack(">I4s", f.read(8))
-            if size == 1:
-                size = struct.unpack(">Q", f.read(8))[0]
-            elif size == 0:
-                size = end - offset
-            if size < 8:
-                return {}
-            if kind == b"moov":
-                moov = (offset, size)
-            offset += size
-        if moov is None or moov[0] + moov[1] != end:
+    any. The movie box must be the file's last (FFmpeg's default; not with +faststart or fragments): it is
+    rewritten in place, the media untouched.
+
+    Where that cannot be done (boxes this does not follow, a disk that fills as the movie box grows) the file stays
+    as the muxer wrote it and {} is returned: io.audio_start then reads back where each track starts and its note
+    says. OSError only where the old movie box could not be written back either: the file is damaged (it is written
+    under a temporary name, renamed only once complete: stream.pipeline.finish_output)."""
+    try:
+        f = open(path, "r+b", buffering=0)  # unbuffered: a failed write is seen here, not at close
+    except OSError:
+        return {}
+    with f:
+        try:
+            moov = _last_box(f, b"moov")
+            data = _read_at(f, *moov) if moov else None
+        except (OSError, ValueError, struct.error):
             return {}
-        f.seek(moov[0])
-        data = f.read(moov[1])
+        if data is None:
+            return {}
         try:
             new, cuts = _rewrite(data, starts)
-        except (ValueError, struct.error):
+        except (ValueError, IndexError, struct.error):
             return {}  # boxes this does not follow: the file stays as the muxer wrote it
-        if new != data:
-            f.seek(moov[0])
-            f.write(new)
-            f.truncate()
+        if new != data and not _overwrite(f, moov[0], data, new):
+            return {}
     return cuts
 
 
+def _last_box(f, kind: bytes) -> tuple[int, int] | None:
+    """(offset, size) of the top-level box ``kind`` of the open file ``f`` where it is the file's last, else None."""
+    f.seek(0, os.SEEK_END)
+    end = f.tell()
+    offset, found = 0, None
+    while offset + 8 <= end:
+        f.seek(offset)
+        size, name = struct.unpack(">I4s", f.read(8))
+        if size == 1:
+            size = struct.unpack(">Q", f.read(8))[0]
+        elif size == 0:
+            size = end - offset
+        if size < 8:
+            return None
+        found = (offset, size) if name == kind else None
+        offset += size
+    return found if found and found[0] + found[1] == end else None
+
+
+def _read_at(f, at: int, size: int) -> bytes:
+    f.seek(at)
+    parts = []
+    while size > 0:
+        part = f.read(size)
+        if not part:
+            raise ValueError("the file ends inside a box")
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+def _write_at(f, at: int, data: bytes) -> None:
+    f.seek(at)
+    view = memoryview(data)
+    while view:
+        view = view[f.write(view) :]
+
+
+def _overwrite(f, at: int, old: bytes, new: bytes) -> bool:
+    """Put ``new`` in place of ``old``, the last bytes of the open file ``f`` from offset ``at``: True when done.
+    What ``new`` adds past ``old``'s end is written first, so a disk that fills (or a file size limit) fails while
+    ``old`` is whole; on any failure ``old`` is written back, over space the file already has, and False returned
+    (OSError where even that fails)."""
+    try:
+        _write_at(f, at + len(old), new[len(old) :])
+        _write_at(f, at, new[: len(old)])
+        f.truncate(at + len(new))
+        return True
+    except OSError:
+        _write_at(f, at, old)
+        f.truncate(at + len(old))
+        return False
+
+
 def _rewrite(moov: bytes, starts: dict[int, AudioStart]) -> tuple[bytes, dict[int, Fraction]]:
-    mvhd = _body(moov, _find(moov, [b"mvhd"], 8))
+    mvhd = _body(moov, _find(moov, [b"mvhd"], _head(moov, 0)))
     if mvhd is None:
         return moov, {}
     movie = _timescale(mvhd)
     parts, cuts, lengths = [], {}, []
-    for kind, offset, size in _children(moov, 8, len(moov)):
+    for kind, offset, size in _children(moov, _head(moov, 0), len(moov)):
         box = moov[offset : offset + size]
         if kind == b"trak":
             box, length, cut = _rewrite_trak(moov, offset, size, starts, movie)
@@ -216,15 +275,15 @@ def _rewrite(moov: bytes, starts: dict[int, AudioStart]) -> tuple[bytes, dict[in
     out = []
     for kind, box in parts:
         if kind == b"mvhd":
-            box = _box(b"mvhd", _set_duration(box[8:], b"mvhd", max(lengths)))
+            box = _box(b"mvhd", _set_duration(box[_head(box, 0) :], b"mvhd", max(lengths)))
         out.append(box)
     return _box(b"moov", b"".join(out)), {i: c for i, c in cuts.items() if c}  # the tracks that lost a part
 
 
 def _rewrite_trak(moov: bytes, offset: int, size: int, starts: dict[int, AudioStart], movie: int):
     """(the trak box, its duration in the movie timescale, (stream index, seconds cut) or None)."""
-    box = moov[offset : offset + size]
-    tkhd = _body(moov, _find(moov, [b"tkhd"], offset + 8, offset + size))
+    box, inside = moov[offset : offset + size], offset + _head(moov, offset)
+    tkhd = _body(moov, _find(moov, [b"tkhd"], inside, offset + size))
     if tkhd is None:
         return box, 0, None
     length = _get_duration(tkhd, b"tkhd")
@@ -237,11 +296,11 @@ def _rewrite_trak(moov: bytes, offset: int, size: int, starts: dict[int, AudioSt
     edits, cut = planned
     length = sum(d for d, _ in edits)
     children = []
-    for kind, at, n in _children(moov, offset + 8, offset + size):
+    for kind, at, n in _children(moov, inside, offset + size):
         if kind == b"edts":
             continue
         piece = moov[at : at + n]
         if kind == b"tkhd":
-            piece = _box(b"tkhd", _set_duration(piece[8:], b"tkhd", length)) + _elst(edits)
+            piece = _box(b"tkhd", _set_duration(piece[_head(piece, 0) :], b"tkhd", length)) + _elst(edits)
         children.append(piece)
     return _box(b"trak", b"".join(children)), length, (track_id - 1, cut)
