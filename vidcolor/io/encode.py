@@ -21,7 +21,6 @@ import av
 import numpy as np
 
 from vidcolor.errors import VidcolorError
-from vidcolor.io.assemble import assemble  # noqa: F401  (moved: stream.pipeline imports it from here until changed)
 from vidcolor.io.media import VideoInfo
 from vidcolor.io.yuv import PlanarFormat, planar_frame
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import av
 
 from vidcolor.errors import VidcolorError
-from vidcolor.io.encode import EncodeSettings, assemble, output_format, resolve_codec
+from vidcolor.io.assemble import assemble
+from vidcolor.io.encode import EncodeSettings, output_format, resolve_codec
 from vidcolor.io.encoder_process import EncoderProcess
 from vidcolor.io.media import VideoInfo, probe
 from vidcolor.io.streams import check_or_fail
@@ -282,7 +283,7 @@ def finish_output(
     chunks: list[Path], info: VideoInfo, output: Path, fmt: str, plans, work_dir: Path, source: Path, span=None
 ) -> list[str]:
     """Mux the chunks with the source's other streams into a temporary file, rename it to ``output``, remove the
-    work folder. Returns the notes on the other streams. ``span``: a preview's (start, end) seconds (io.encode)."""
+    work folder. Returns the notes on the other streams. ``span``: a preview's (start, end) seconds (io.assemble)."""
     if not chunks:
         raise VidcolorError(f"{source}: no frame could be decoded")
     tmp = output.parent / f".{output.stem}.partial{output.suffix}"
