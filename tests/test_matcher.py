@@ -117,3 +117,23 @@ def test_learned_matcher_beats_frozen_on_held_out_pairs(vgg_path):
                 mse = ((rgb.clamp(0, 1) - pair.target[None]) ** 2).mean().item()
                 scores[name].append(10 * np.log10(1 / max(mse, 1e-10)))
     assert np.mean(scores["learned"]) > np.mean(scores["frozen"]) + 0.2, scores
+
+
+def test_auto_gain_mutes_the_automatic_colours_only():
+    """The refiner's automatic colours (no reference) are scaled by its calibrated gain; matched colours are not."""
+    import contextlib
+
+    from vidcolor.chain.hint_sources import DenseRefiner
+
+    torch.manual_seed(0)
+    full = ColorizerNet(ColorizerConfig(width=8))
+    torch.nn.init.normal_(full.out.weight, std=0.1)
+    muted = ColorizerNet(ColorizerConfig(width=8, auto_gain=0.5))
+    muted.load_state_dict(full.state_dict())
+    l = torch.rand(1, 1, 32, 32) * 100
+    a, b = DenseRefiner(full, contextlib.nullcontext), DenseRefiner(muted, contextlib.nullcontext)
+    assert a.auto(l).abs().mean() > 0.1
+    assert torch.allclose(b.auto(l), 0.5 * a.auto(l), atol=1e-6)
+    ab, conf = torch.randn(1, 2, 32, 32) * 10, torch.rand(1, 1, 32, 32)
+    assert torch.equal(a(l, ab, conf), b(l, ab, conf))
+    assert ColorizerConfig.from_dict({"width": 16}).auto_gain == 1.0  # weights from before the gain load unchanged

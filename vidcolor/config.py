@@ -29,10 +29,13 @@ class TransferConfig:
 class ColorizerConfig:
     """Colorization sub-net (U-Net after Zhang et al. 2017): ten feature blocks + output block.
 
-    width is the first block's channel count (Zhang et al. use 64); blocks use 1, 2, 4, 8 x width.
+    width is the first block's channel count (Zhang et al. use 64); blocks use 1, 2, 4, 8 x width. auto_gain (the
+    refiner only): its automatic colours (an empty match: no reference) are scaled by this, a least-squares fit of its
+    chroma to the truth on real frames, so that uncertain automatic colour is muted rather than confidently wrong.
     """
 
     width: int = 32
+    auto_gain: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)

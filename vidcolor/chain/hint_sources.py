@@ -52,7 +52,8 @@ class DenseRefiner:
         return ab_match + denormalize_ab(correction)
 
     def auto(self, l_small: torch.Tensor) -> torch.Tensor:
-        return _empty_input(self.net, l_small, self.autocast)
+        """Automatic colorization: the correction to an empty match, scaled by the net's ``auto_gain``."""
+        return self.net.cfg.auto_gain * _empty_input(self.net, l_small, self.autocast)
 
 
 def _empty_input(net: ColorizerNet, l_small: torch.Tensor, autocast: Autocast) -> torch.Tensor:
