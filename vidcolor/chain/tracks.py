@@ -29,6 +29,8 @@ import functools
 import torch
 from torch.nn import functional as F
 
+from vidcolor.models.filters import box_mean
+
 
 @functools.lru_cache(maxsize=8)
 def _pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -104,10 +106,8 @@ def follow(anchor_pos: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 
 def box_blur(x: torch.Tensor, window: int) -> torch.Tensor:
     """(N, h, w) mean over a ``window``-pixel square, borders mirrored without repeating the edge (OpenCV's
-    ``blur`` with its default border; torch's mirror needs ``window // 2`` under each side of the image)."""
-    left, right = window // 2, window - 1 - window // 2
-    padded = F.pad(x[:, None], (left, right, left, right), mode="reflect")
-    return F.avg_pool2d(padded, window, stride=1)[:, 0]
+    ``blur`` with its default border), by running sums (models/filters.py)."""
+    return box_mean(x[:, None], window)[:, 0]
 
 
 def anchor_trust(

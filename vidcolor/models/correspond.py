@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 
 import torch
-from kornia.filters import guided_blur
 from torch.nn import functional as F
+
+from vidcolor.models.filters import guided_filter
 
 MATCH_LAYERS = ("conv3_1", "conv4_1")
 CELL = 8  # stride of relu4_1: one descriptor per 8 x 8 pixels
@@ -92,4 +93,4 @@ def upsample_cells(ab_cells: torch.Tensor, l_small: torch.Tensor) -> torch.Tenso
     """Matched ab per cell (N, 2, h, w) -> (N, 2, 8h, 8w) at the L's size: bilinear, then edge-aware (a guided
     filter on L (N, 1, H, W), L 0..100) so colour edges follow the frame's edges."""
     ab = F.interpolate(ab_cells.float(), size=l_small.shape[-2:], mode="bilinear", align_corners=False)
-    return guided_blur(l_small.float() / 100.0, ab, 2 * GUIDE_RADIUS + 1, GUIDE_EPS)
+    return guided_filter(l_small.float() / 100.0, ab, 2 * GUIDE_RADIUS + 1, GUIDE_EPS)
