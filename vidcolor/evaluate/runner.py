@@ -269,6 +269,7 @@ def evaluate(
         "size": predictor.size if predictor else None,
         "hint_density": predictor.hint_density if predictor else None,
         "hints": predictor.hints if predictor else None,
+        "precision": predictor.precision.describe() if predictor else None,
     }
     results["environment"] = environment(predictor.device if predictor else torch.device("cpu"))
     return results, sheet
