@@ -22,7 +22,7 @@ from vidcolor.stream.work_state import work_dir_for
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupt_stops_fast_keeps_work_and_resume_finishes(tmp_path, ref, vgg_path, sig):  # noqa: F811
-    src = make_video(tmp_path / "long.mp4", frames=100)
+    src = make_video(tmp_path / "long.mp4", frames=300)  # long enough to be running still after its first chunk
     out = tmp_path / "out.mp4"
     env = {
         **os.environ,
