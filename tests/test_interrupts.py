@@ -22,7 +22,7 @@ from vidcolor.stream.work_state import work_dir_for
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupt_stops_fast_keeps_work_and_resume_finishes(tmp_path, ref, vgg_path, sig):  # noqa: F811
-    src = make_video(tmp_path / "long.mp4", frames=300)  # long enough to be running still after its first chunk
+    src = make_video(tmp_path / "long.mp4", frames=100)
     out = tmp_path / "out.mp4"
     env = {
         **os.environ,
@@ -32,7 +32,10 @@ def test_interrupt_stops_fast_keeps_work_and_resume_finishes(tmp_path, ref, vgg_
     }
     cmd = [sys.executable, "-m", "vidcolor", "run", str(src), "--refs", str(ref), "-o", str(out), "--size", "64"]
     cmd += ["--batch", "2", "--chunk-frames", "8", "--preset", "ultrafast", "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as from a terminal: a suite started in the background (`pytest &` in a script) ignores SIGINT, and its
+    # children would inherit that (the run then finished as if never interrupted)
+    restore = (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if sig == signal.SIGINT else None
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=restore)
     progress = work_dir_for(out) / "progress.json"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -44,9 +47,7 @@ def test_interrupt_stops_fast_keeps_work_and_resume_finishes(tmp_path, ref, vgg_
     proc.send_signal(sig)
     proc.wait(timeout=30)
     stderr = proc.stderr.read()
-    # alone it stops in 1-2 s; inside the whole suite on the 2-core CI machine it took 10-14 s twice in session 12
-    # (cause not found yet): the bound catches a hang, not a slow machine
-    assert time.time() - t0 < 20, (time.time() - t0, stderr[-2000:])
+    assert time.time() - t0 < 5, (time.time() - t0, stderr[-2000:])
     assert proc.returncode != 0 and "Traceback" not in stderr
     assert "--resume" in stderr  # says how to go on
     assert not out.exists() and json.loads(progress.read_text())["chunks"]  # the finished chunks are kept
