@@ -41,6 +41,7 @@ from training import common  # noqa: E402
 from training.store import Store  # noqa: E402
 from vidcolor import weights  # noqa: E402
 from vidcolor.chain.hint_sources import DenseRefiner  # noqa: E402
+from vidcolor.chain.precision import cpu_has_native_bf16  # noqa: E402
 from vidcolor.color import lab_to_rgb  # noqa: E402
 from vidcolor.config import ColorizerConfig, MatcherConfig  # noqa: E402
 from vidcolor.models import ColorizerNet  # noqa: E402
@@ -239,7 +240,7 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     common.seed_everything(args.seed)
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and cpu_has_bf16())
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and cpu_has_native_bf16())
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     train, val, photos = open_stores(Path(args.store))
     head, refiner, cfg, rcfg = build(args)
@@ -329,14 +330,6 @@ def train_step(head, refiner, plan, train, photos, args, cfg, autocast, crop=REF
     ref_loss = ref_loss + args.gray_penalty * F.relu(worse / 110).mean()
     loss = match + 0.1 * conf_loss + ref_loss
     return {"loss": loss, "match": match, "conf": conf_loss, "refine": ref_loss}
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def export(directory: Path, head, refiner, cfg, rcfg, step, elapsed, args, figures) -> None:
