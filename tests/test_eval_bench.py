@@ -69,13 +69,14 @@ def test_eval_all_methods_and_sheet(tmp_path, colour_video, vgg_path, random_wei
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
     expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "exemplar_yuv", "propagated"]
-    assert list(data["mean"]) == [*expected, "oracle", "ground truth"]  # random weights: no learned matcher
+    assert list(data["mean"]) == [*expected, "keyframes", "oracle", "ground truth"]  # random weights: no learned matcher
     assert set(data["missing"]) == {"match-frozen", "exemplar-frozen", "oracle-match"}
     assert data["sequences"]["clip"]["frames"] == 4  # every frame but the reference, by default
     assert "cdc" not in data["sequences"]["photos"]["methods"]["gray"]
     assert "warp_error" in data["sequences"]["clip"]["methods"]["exemplar"]
     photos = data["sequences"]["photos"]["methods"]
     assert photos["propagated"] == photos["exemplar"]  # unrelated photos: nothing to carry
+    assert photos["keyframes"] == photos["exemplar_yuv"]  # nor any keyframe to colour from
     assert (tmp_path / "s.png").stat().st_size > 1000
 
 
@@ -88,6 +89,18 @@ def test_eval_methods_option(tmp_path, colour_video, vgg_path, random_weights):
     assert data["sequences"]["clip"]["frames"] == 2
     res = CliRunner().invoke(cli, [*args, "--methods", "gray,magic"])
     assert res.exit_code == 1 and "magic" in res.output
+
+
+def test_eval_first_last_protocol_scores_the_frames_between(tmp_path, colour_video, vgg_path, random_weights):
+    args = ["eval", str(colour_video), "--size", "64", "--vgg", str(vgg_path), "--json", str(tmp_path / "e.json")]
+    res = CliRunner().invoke(cli, [*args, "--methods", "gray,exemplar_yuv,keyframes", "--protocol", "first-last"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert data["sequences"]["clip"]["frames"] == 3 and data["settings"]["protocol"] == "first-last"  # 5 - 2 refs
+    figures = data["sequences"]["clip"]["methods"]
+    assert figures["keyframes"]["psnr"] != figures["exemplar_yuv"]["psnr"]  # the last frame colours the rest too
+    res = CliRunner().invoke(cli, [*args, "--protocol", "first-last", "--ref-frame", "1"])
+    assert res.exit_code == 1 and "first and last frames" in res.output
 
 
 def test_eval_rejects_gray_ground_truth(tmp_path, images):

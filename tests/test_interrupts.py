@@ -92,13 +92,13 @@ def test_gpu_out_of_memory_halves_the_batch_and_goes_on(tmp_path, ref):  # noqa:
     def tight_memory(**kw):
         p = tiny_predictor()
 
-        def predict_ab(l_full, *a, **k):
+        def small_ab(l_full, *a, **k):
             sizes.append(len(l_full))
             if len(l_full) > 2:  # this "GPU" holds two frames at most
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-            return Predictor.predict_ab(p, l_full, *a, **k)
+            return Predictor.small_ab(p, l_full, *a, **k)
 
-        p.predict_ab = predict_ab
+        p.small_ab = small_ab
         return p
 
     from vidcolor.io.encode import EncodeSettings
@@ -122,10 +122,10 @@ def test_out_of_memory_with_one_frame_is_an_error(tmp_path, ref):  # noqa: F811
     def no_memory(**kw):
         p = tiny_predictor()
 
-        def predict_ab(l_full, *a, **k):
+        def small_ab(l_full, *a, **k):
             raise torch.OutOfMemoryError("CUDA out of memory")
 
-        p.predict_ab = predict_ab
+        p.small_ab = small_ab
         return p
 
     with pytest.raises(VidcolorError, match="model stage: OutOfMemoryError"):

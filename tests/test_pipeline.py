@@ -128,13 +128,13 @@ def test_model_error_stops_everything_and_leaves_no_output(tmp_path, ref):
         p = tiny_predictor()
         calls = []
 
-        def predict_ab(*a, **k):
+        def small_ab(*a, **k):
             calls.append(1)
             if len(calls) > 1:
                 raise Boom("out of memory, say")
-            return Predictor.predict_ab(p, *a, **k)
+            return Predictor.small_ab(p, *a, **k)
 
-        p.predict_ab = predict_ab
+        p.small_ab = small_ab
         return p
 
     out = tmp_path / "out.mp4"
@@ -153,13 +153,13 @@ def test_resume_gives_the_same_frames(tmp_path, ref):
         p = tiny_predictor()
         seen = []
 
-        def predict_ab(l_full, *a, **k):
+        def small_ab(l_full, *a, **k):
             seen.append(len(l_full))
             if sum(seen) > 9:
                 raise RuntimeError("power cut")
-            return Predictor.predict_ab(p, l_full, *a, **k)
+            return Predictor.small_ab(p, l_full, *a, **k)
 
-        p.predict_ab = predict_ab
+        p.small_ab = small_ab
         return p
 
     out = tmp_path / "resumed.mp4"
@@ -311,11 +311,11 @@ def test_the_run_says_where_its_stages_waited(tmp_path, ref):
     def slow(**kw):
         p = tiny_predictor()
 
-        def predict_ab(*a, **k):
+        def small_ab(*a, **k):
             time.sleep(0.2)
-            return Predictor.predict_ab(p, *a, **k)
+            return Predictor.small_ab(p, *a, **k)
 
-        p.predict_ab = predict_ab
+        p.small_ab = small_ab
         return p
 
     waits = run(src, tmp_path / "out.mp4", ref, factory=slow, batch=2).waits

@@ -117,6 +117,7 @@ def test_model_stage_restarts_at_each_cut_and_chunk_start(lookahead):
     planned in order, each once, and submitted with their own plan, however far planning runs ahead."""
     stage = ModelStage.__new__(ModelStage)
     stage.batch, stage.chunk_frames = 3, 4
+    stage.emit_from, stage.emit_to, stage.holds = 0, None, False
     seen, submitted, out = [], [], []
 
     class Chroma:

@@ -101,6 +101,25 @@ def test_review_page_pick_save_and_run(tmp_path, film, refs, browser):  # noqa: 
     assert summary.frames == FRAMES
 
 
+def test_review_page_shows_keyframes_and_saves_them(tmp_path, browser):
+    from test_keyframes import KEYS, panning_frames, write_clip, write_keys
+
+    driver, downloads = browser
+    frames = panning_frames()
+    clip = write_clip(tmp_path / "pan.mp4", frames)
+    keys = write_keys(tmp_path / "keys", frames)
+    page = tmp_path / "review.html"
+    data = build_review(str(clip), str(page), tiny_predictor, refs=str(keys), quiet=True)
+    assert [k["frame"] for s in data["shots"] for k in s["keyframes"]] == list(KEYS)
+    rows = open_page(driver, page)
+    shown = [f.text for r in rows for f in r.find_elements("css selector", "figure.keyframe")]
+    assert shown == [f"frame {k}" for k in KEYS]
+    downloads.joinpath("pan.shots.yaml").unlink(missing_ok=True)
+    driver.find_element("id", "save").click()
+    shots = read_shot_file(wait_for(downloads, "pan.shots.yaml"), probe(clip)).shots
+    assert {k: Path(v).name for s in shots for k, v in s.keyframes.items()} == {k: f"ref_{k:06d}.png" for k in KEYS}
+
+
 def test_sample_review_page_opens(tmp_path, browser, vgg_path, random_weights):
     driver, _ = browser
     page = tmp_path / "sample.html"

@@ -132,6 +132,7 @@ class Colorizer:
         preset: str = "medium",
         propagate: bool = True,
         chunk_frames: int = 240,
+        keyframe_span: int = 300,
         resume: bool = False,
         fresh: bool = False,
         start: str | float | None = None,
@@ -141,8 +142,9 @@ class Colorizer:
         """Colour a video file into ``output`` (.mp4, .mkv, .mov, .webm), keeping its audio, timing and metadata,
         exactly as ``vidcolor run`` does -> the run's ``Summary`` (frames, seconds, fps, streams kept).
 
-        ``refs``: a reference image or a folder (frame-indexed names apply from their frame); ``shots``: a shot
-        file instead; ``start``/``duration``: a preview of that span (seconds, [HH:]MM:SS[.ms] or ``240f``)."""
+        ``refs``: a reference image or a folder (frame-indexed names are keyframes: the frames between two coloured
+        from both, stretches of up to ``keyframe_span`` frames); ``shots``: a shot file instead;
+        ``start``/``duration``: a preview of that span (seconds, [HH:]MM:SS[.ms] or ``240f``)."""
         from vidcolor.io.encode import EncodeSettings
         from vidcolor.stream.pipeline import RunOptions
         from vidcolor.stream.timerange import parse_time
@@ -150,11 +152,15 @@ class Colorizer:
 
         if shots is not None and refs is not None:
             raise VidcolorError("give shots (references inside) or refs, not both")
-        for name, value in (("batch", batch), ("chunk_frames", chunk_frames)):
-            if not isinstance(value, int) or value < 1:
-                raise VidcolorError(f"{name}: a whole number of at least 1, not {value!r}")
+        for name, value, least in (
+            ("batch", batch, 1),
+            ("chunk_frames", chunk_frames, 1),
+            ("keyframe_span", keyframe_span, 0),
+        ):
+            if not isinstance(value, int) or value < least:
+                raise VidcolorError(f"{name}: a whole number of at least {least}, not {value!r}")
         options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh,
-                             propagate=propagate)  # fmt: skip
+                             propagate=propagate, keyframe_span=keyframe_span)  # fmt: skip
         window = [None if t is None else parse_time(str(t), o) for t, o in ((start, "start"), (duration, "duration"))]
         return run_video(
             str(source),
@@ -190,8 +196,8 @@ def colorize_video(
     source: str | os.PathLike, output: str | os.PathLike, refs: str | os.PathLike | None = None, **options
 ) -> Summary:
     """Colour a video file into ``output`` -> the run's ``Summary``. ``options``: ``Colorizer``'s (size, device,
-    vgg, hints, precision) and ``Colorizer.video``'s (shots, batch, codec, crf, preset, propagate, chunk_frames, resume,
-    fresh, start, duration, quiet). Raises ``VidcolorError`` on any bad input."""
+    vgg, hints, precision) and ``Colorizer.video``'s (shots, batch, codec, crf, preset, propagate, chunk_frames,
+    keyframe_span, resume, fresh, start, duration, quiet). Raises ``VidcolorError`` on any bad input."""
     import inspect
 
     model, rest = _split(dict(options))

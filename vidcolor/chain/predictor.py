@@ -216,13 +216,21 @@ class Predictor:
     ) -> torch.Tensor:
         """(N, 1, H, W) L -> (N, 2, H, W) ab in Lab units at the same size (or at ``size``, e.g. the chroma's).
         ``temporal``: applied to the working-size ab (N, 2, h, w) before upsampling (the shot's propagation)."""
-        h, w = l_full.shape[-2:]
-        hs, ws = working_shape(h, w, self.size)
+        ab_small = self.small_ab(l_full, reference, hint_seed, temporal)
+        return F.interpolate(ab_small, size=size or l_full.shape[-2:], mode="bilinear", align_corners=False)
+
+    def small_ab(
+        self,
+        l_full: torch.Tensor,
+        reference: Reference | None,
+        hint_seed: int = 0,
+        temporal: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """(N, 1, H, W) L -> (N, 2, h, w) ab at the working size (``working_shape``), ``temporal`` applied."""
+        hs, ws = working_shape(*l_full.shape[-2:], self.size)
         l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
         ab_small = self.stages(l_small, reference, hint_seed)["ab"]
-        if temporal is not None:
-            ab_small = temporal(ab_small)
-        return F.interpolate(ab_small, size=size or (h, w), mode="bilinear", align_corners=False)
+        return temporal(ab_small) if temporal is not None else ab_small
 
     def stages(
         self,

@@ -100,6 +100,7 @@ class Propagation:
         self.ab: torch.Tensor | None = None  # last frame's output ab (device, ``apply``)
         self.anchor_pos: torch.Tensor | None = None  # last anchored frame's positions in its seed (``apply``)
         self.seeded = 0  # shots started from their reference (for tests and reports)
+        self.trust: torch.Tensor | None = None  # the last batch's anchor trust (N, 1, h, w), 0 where not anchored
 
     def _flow(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``motion`` with this thread's own DIS instance (they are not thread-safe)."""
@@ -115,6 +116,10 @@ class Propagation:
 
     def restart(self) -> None:
         self.gray = self.ab = self.anchor = self.anchor_pos = None
+
+    def starts_from(self, gray: np.ndarray, seeds: Sequence[Seed]) -> bool:
+        """Whether one of ``seeds`` is a view of ``gray`` (a stretch would start from it)."""
+        return self._start(gray, seeds) is not None
 
     def _start(self, gray: np.ndarray, seeds: Sequence[Seed]) -> tuple | None:
         """The seed that is a view of ``gray`` (most trusted, at least ``seed_trust`` on average, judged here on
@@ -221,6 +226,7 @@ class Propagation:
             anchored_ab = _warp(seeds, to_unit(seen, *seeds.shape[2:]))
             seen_trusts = seen_trusts[:, None]
         out, k, j, last = [], 0, 0, self.ab
+        trust_out = torch.zeros((len(plan), 1, *ab.shape[-2:]), device=device)
         for i in range(len(plan)):
             own = ab[i : i + 1].float()
             source = plan.sources[i]
@@ -234,8 +240,9 @@ class Propagation:
                 out.append(last)
             else:  # the anchored colour is shown, not carried on: its errors would travel with the motion
                 out.append(last + seen_trusts[j : j + 1] * (anchored_ab[j : j + 1] - last))
+                trust_out[i] = seen_trusts[j]
                 j += 1
-        self.ab = last
+        self.ab, self.trust = last, trust_out
         return torch.cat(out).to(ab.dtype)
 
     def __call__(

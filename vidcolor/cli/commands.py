@@ -73,6 +73,14 @@ def image(targets, ref, output, at, quiet, vgg, device, size, hints):
     is_flag=True,
     help="Colour every frame on its own (default: colours carried along the motion within a shot).",
 )
+@click.option(
+    "--keyframe-span",
+    default=300,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Longest stretch before a keyframe coloured from both sides (held at working size, ~0.8 MB a frame); "
+    "a longer one is coloured forward only.",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same output.")
 @click.option("--fresh", is_flag=True, help="Discard an interrupted run of the same output and start over.")
 @click.option("--shots", "shots", default=None, help="Shot file (from `vidcolor shots`, edited) to follow.")
@@ -102,6 +110,7 @@ def run(
     fast,
     chunk_frames,
     no_propagate,
+    keyframe_span,
     resume,
     fresh,
     shots,
@@ -126,7 +135,7 @@ def run(
     if fast:
         size, batch, preset = fast_settings(click.get_current_context(), size=size, batch=batch, preset=preset)
     options = RunOptions(batch, chunk_frames, EncodeSettings(codec, crf, preset), resume, fresh,
-                         propagate=not no_propagate)  # fmt: skip
+                         propagate=not no_propagate, keyframe_span=keyframe_span)  # fmt: skip
     if shots and refs:
         raise VidcolorError("give --shots (references inside) or --refs, not both")
     detector = None if detector == "none" else detector
@@ -229,11 +238,20 @@ def stylize(content, ref, output, vgg, device, size):
 @click.option("--json", "json_path", default=None, help="Write per-sequence and mean figures here.")
 @click.option("--sheet", default=None, help="Write a contact sheet PNG (ground truth, gray, each method).")
 @click.option("--methods", default=None, help="Comma-separated methods to run (default: all; see README).")
+@click.option(
+    "--protocol",
+    type=click.Choice(["one", "first-last"]),
+    default="one",
+    show_default=True,
+    help="one: the reference frame colours the rest; first-last: a video's first and last frames are both "
+    "references (keyframes) and the frames between them are scored.",
+)
 @model_options
 @hints_option
 def eval_cmd(
-    sources, max_frames, ref_frame, ref, baselines_only, batch, json_path, sheet, methods, vgg, device, size, hints
-):
+    sources, max_frames, ref_frame, ref, baselines_only, batch, json_path, sheet, methods, protocol, vgg, device,
+    size, hints,
+):  # fmt: skip
     """Score every method on colour ground truth SOURCES (videos or folders of colour images)."""
     from vidcolor.evaluate import report
     from vidcolor.evaluate.runner import evaluate
@@ -249,6 +267,7 @@ def eval_cmd(
         batch,
         on_sequence=lambda name, figures: click.echo(report.sequence_line(name, figures), err=True),
         only=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
+        protocol=protocol,
     )
     click.echo(report.eval_table(results))
     if json_path:

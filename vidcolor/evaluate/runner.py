@@ -34,6 +34,7 @@ from vidcolor.color import lab_to_rgb_keep_l, rgb_to_l, rgb_to_lab
 from vidcolor.errors import VidcolorError
 from vidcolor.evaluate import metrics
 from vidcolor.evaluate.baselines import gray_ab, reinhard_ab
+from vidcolor.evaluate.keyframed import colour_keyframed
 from vidcolor.io.image import IMAGE_EXTS, check_image, is_grayscale, read_image
 from vidcolor.io.media import iter_rgb_frames, probe
 from vidcolor.io.yuv import SWS_COLORSPACES, PlanarFormat, planar_to_rgb, rgb_to_planar
@@ -41,7 +42,7 @@ from vidcolor.models.correspond import upsample_cells
 
 METHODS = (
     "gray", "reinhard", "auto", "transfer", "paper", "match-frozen", "exemplar-frozen", "match", "exemplar",
-    "exemplar_yuv", "propagated", "oracle", "oracle-match",
+    "exemplar_yuv", "propagated", "keyframes", "oracle", "oracle-match",
 )  # fmt: skip
 NETWORK_METHODS = {
     "auto": "colorizer",
@@ -53,6 +54,7 @@ NETWORK_METHODS = {
     "exemplar": "decoder",
     "exemplar_yuv": "decoder",
     "propagated": "decoder",
+    "keyframes": "decoder",
     "oracle": "colorizer",
     "oracle-match": "refiner",
 }
@@ -62,7 +64,8 @@ STAGE_OF = {
 }  # fmt: skip
 # every method that colours from the reference (exemplar_yuv is not a chain stage, and was once left without one:
 # it then scored the automatic colours)
-NEEDS_REFERENCE = (set(STAGE_OF) - {"auto"}) | {"exemplar_yuv"}
+NEEDS_REFERENCE = (set(STAGE_OF) - {"auto"}) | {"exemplar_yuv", "keyframes"}
+PROTOCOLS = ("one", "first-last")
 FROZEN_STAGE_OF = {"match-frozen": "match", "exemplar-frozen": "exemplar_match"}
 
 
@@ -73,10 +76,20 @@ class Sequence:
     reference: np.ndarray  # colour reference
     temporal: bool  # frames are consecutive video frames (CDC and warp error apply)
     colorspace: int = 6  # AVColorSpace of the source (BT.601 when unknown): the matrix of its luma plane
+    video: list[np.ndarray] | None = None  # every frame of a video, keyframes included (the keyframes row)
+    keyframes: dict[int, np.ndarray] | None = None  # frame -> colour image (a video's references, by frame)
+    scored_at: list[int] | None = None  # the scored frames' indices in ``video``
 
 
-def load_sequence(path: str, max_frames: int | None, ref_frame: int = 0, ref: str | None = None) -> Sequence:
+def load_sequence(
+    path: str, max_frames: int | None, ref_frame: int = 0, ref: str | None = None, protocol: str = "one"
+) -> Sequence:
+    """``protocol``: ``one`` (the reference frame, every other frame scored) or ``first-last`` (the first and the
+    last frame both references, the frames between them scored; videos only)."""
     p = Path(path)
+    if protocol == "first-last" and (p.is_dir() or ref or ref_frame):
+        raise VidcolorError(f"{p}: --protocol first-last takes a video's first and last frames (no --ref, "
+                            "no --ref-frame, no folder of photos)")  # fmt: skip
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
         if len(files) < 2:
@@ -94,11 +107,17 @@ def load_sequence(path: str, max_frames: int | None, ref_frame: int = 0, ref: st
     if len(frames) <= ref_frame + 1:
         raise VidcolorError(f"{p}: only {len(frames)} frames, need more than --ref-frame {ref_frame} + 1")
     reference = read_image(check_image(ref)) if ref else frames[ref_frame]
-    scored = frames[:ref_frame] + frames[ref_frame + 1 :]
     if is_grayscale(frames[len(frames) // 2]):
         raise VidcolorError(f"{p}: ground truth must be in colour, this video is grayscale")
+    keyframes = {ref_frame: reference}
+    if protocol == "first-last":
+        if len(frames) < 3:
+            raise VidcolorError(f"{p}: only {len(frames)} frames, --protocol first-last needs at least 3")
+        keyframes[len(frames) - 1] = frames[-1]
+    at = [i for i in range(len(frames)) if i not in keyframes]
     space = probe(p).colorspace
-    return Sequence(p.stem, scored, reference, temporal=True, colorspace=space if space in SWS_COLORSPACES else 6)
+    space = space if space in SWS_COLORSPACES else 6
+    return Sequence(p.stem, [frames[i] for i in at], reference, True, space, frames, keyframes, at)
 
 
 def _batches(frames: list[np.ndarray], batch: int) -> list[list[np.ndarray]]:
@@ -155,7 +174,12 @@ def colorize_sequence(
     if frozen is not None:
         frozen_ref = frozen.prepare_reference(seq.reference, "reference")
     propagation = Propagation() if "propagated" in methods and seq.temporal else None
-    planes = _ThroughPlanes(predictor, seq) if predictor is not None and "exemplar_yuv" in methods else None
+    yuv_rows = [m for m in ("exemplar_yuv", "keyframes") if m in methods and (m == "exemplar_yuv" or not seq.video)]
+    planes = _ThroughPlanes(predictor, seq) if predictor is not None and yuv_rows else None
+    if predictor is not None and "keyframes" in methods and seq.video:
+        outputs["keyframes"] = colour_keyframed(
+            predictor, seq.video, seq.keyframes, seq.scored_at, seq.colorspace, batch
+        )  # fmt: skip
     for chunk in _batches(seq.frames, batch):
         gt = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255
         gt = gt.to(device)
@@ -177,7 +201,9 @@ def colorize_sequence(
                 if method in methods:
                     outputs[method] += _recombine(l_full, stages.get(method, stages[key]))
             if planes is not None:
-                outputs["exemplar_yuv"] += planes(chunk, reference)
+                through = planes(chunk, reference)
+                for row in yuv_rows:  # a folder of photos has no shot: its keyframes row is the exemplar_yuv row
+                    outputs[row] += through
             if frozen is not None:
                 stages = frozen.stages(l_small, frozen_ref, every=["match"])
                 for method, key in FROZEN_STAGE_OF.items():
@@ -223,13 +249,14 @@ def evaluate(
     sheet_frames: int = 3,
     on_sequence: Callable[[str, dict], None] | None = None,
     only: list[str] | None = None,
+    protocol: str = "one",
 ) -> tuple[dict, dict[str, list[tuple[str, list[np.ndarray]]]]]:
     """Returns (results for JSON, sheet rows: method -> [(sequence, frames picked for the contact sheet)]).
     ``only``: the methods to run (default all)."""
     unknown = sorted(set(only or ()) - set(METHODS))
     if unknown:
         raise VidcolorError(f"--methods: unknown {', '.join(unknown)} (choose from {', '.join(METHODS)})")
-    sequences = [load_sequence(s, max_frames, ref_frame, ref) for s in sources]  # all inputs checked first
+    sequences = [load_sequence(s, max_frames, ref_frame, ref, protocol) for s in sources]  # all inputs checked first
     predictor, missing = _build_predictor(make_predictor)
     frozen = None
     if predictor is not None and predictor.matcher is not None and predictor.matcher.learned:
@@ -265,6 +292,7 @@ def evaluate(
         "sources": [str(s) for s in sources],
         "max_frames": max_frames,
         "ref_frame": ref_frame,
+        "protocol": protocol,
         "ref": ref,
         "size": predictor.size if predictor else None,
         "hint_density": predictor.hint_density if predictor else None,

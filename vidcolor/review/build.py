@@ -103,6 +103,10 @@ def _row(n, shot, review: ReviewInput, gray, rgb, current, scores, score) -> dic
         "score": None if score is None else round(float(score), 4),
         "scores": [round(float(s), 4) for s in scores],
         "weak": score is not None and score > WEAK_SCORE,
+        "keyframes": [
+            {"frame": k, "path": v, "thumb": data_uri(thumbnail(read_image(v), REF_W))}
+            for k, v in sorted(shot.keyframes.items())
+        ],
     }
 
 

@@ -80,7 +80,8 @@ def gather(
             raise VidcolorError(f"{src}: the first frame of shot {len(firsts) + 1} could not be decoded")
         seconds["seek"] = time.perf_counter() - t0
         candidates = _unique(Path(r) for s in data.shots for r in s.reference)
-        return ReviewInput(info, fmt, data, candidates, False, firsts, [s.paths for s in plan.segments], seconds)
+        preview = [plan.segment_of(s.start).paths for s in data.shots]  # keyframes split a shot into segments
+        return ReviewInput(info, fmt, data, candidates, False, firsts, preview, seconds)
     plan = plan_references(refs, per_shot=True)  # every image checked before decoding
     cuts, frames, firsts = _detect(src, info, fmt, detector, threshold)
     seconds["detect"] = time.perf_counter() - t0
@@ -90,6 +91,9 @@ def gather(
         return ReviewInput(info, fmt, data, _unique(plan.candidates), True, firsts, [], seconds)
     for shot in data.shots:
         shot.reference = [str(p.resolve()) for p in plan.segment_of(shot.start).paths]
+        shot.keyframes = {
+            s.start: str(s.paths[0].resolve()) for s in plan.segments if s.keyframe and shot.start <= s.start < shot.end
+        }
     preview = [tuple(Path(r) for r in s.reference) for s in data.shots]
     candidates = _unique(p for s in plan.segments for p in s.paths)
     return ReviewInput(info, fmt, data, candidates, False, firsts, preview, seconds)

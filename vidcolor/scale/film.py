@@ -32,7 +32,7 @@ from vidcolor.scale.segments import Span, plan_segments
 from vidcolor.shots.files import ShotFile, shots_from_cuts, write_yaml
 from vidcolor.shots.refs import ReferencePlan, Segment
 from vidcolor.stream.decode_stage import DecodeStage, FrameRange
-from vidcolor.stream.pipeline import RunOptions, Summary, finish_output
+from vidcolor.stream.pipeline import RunOptions, Summary, finish_output, run_plan
 from vidcolor.stream.video import check_run
 from vidcolor.stream.work_state import PROGRESS, WorkState, run_fingerprint, same_run, work_dir_for
 
@@ -91,7 +91,7 @@ class FilmRun:
             starts = [0, *cuts]
             segments = tuple(Segment(s, (), n) for n, s in enumerate(starts))
             plan = ReferencePlan(segments, plan.note, plan.candidates)
-        self.run_plan = plan
+        plan = self.run_plan = run_plan(plan, job.options)  # stretches held as the run holds them
         fingerprint = run_fingerprint(job.source, plan, encode, propagate=job.options.propagate)
         saved = self._saved_spans(fingerprint) if job.options.resume else None
         boundaries = sorted({0, *cuts, *(s.start for s in plan.segments)})
@@ -107,10 +107,11 @@ class FilmRun:
                 self.results[span.number] = done
                 continue
             first = span.shot_start if span.split and plan.candidates else span.start
+            end = span.end
+            # a held stretch is coloured from its start to its end (shots/refs.py): decode all of it
+            first, end = min(first, plan.lead(span.start)), min(self.frames, plan.tail(span.end))
             seek = first > 0 and not repaired
-            frames = FrameRange(
-                first, span.end, pts[first] if seek else None, pts[max(0, first - WINDOW)] if seek else None
-            )
+            frames = FrameRange(first, end, pts[first] if seek else None, pts[max(0, first - WINDOW)] if seek else None)
             specs.append(
                 SegmentSpec(
                     str(job.source),

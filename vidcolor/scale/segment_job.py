@@ -71,6 +71,7 @@ class SegmentJob(VideoJob):
             on_progress=(lambda done, _total: on_progress(done - start)) if on_progress else None,
         )
         self.spec = spec
+        self.emit_end = spec.span.end  # the frames after it only colour a held stretch (decoded to its end)
 
     def run(self) -> dict:
         """Colour the span's frames not yet in its folder. Returns what the driver needs (no frame data)."""

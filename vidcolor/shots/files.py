@@ -3,6 +3,9 @@
 Frames are 0-based and ranges half-open: a shot covers frames ``start`` .. ``end - 1``. Seconds and timecodes are
 written for people and ignored on reading. ``reference`` is a path, a list of paths (their statistics are
 combined) or empty (automatic colorization, or the nearest assigned neighbour when ``unassigned: neighbour``).
+``keyframes`` pins coloured frames of the shot (frame: image, each a coloured view of that frame): from its first
+keyframe on a shot is coloured from them, each stretch between two from both (shots/refs.py), the frames before the
+first back from it (with the shot's reference, if any, for what the keyframe does not show).
 Relative reference paths are relative to the shot file. A ``source`` fingerprint (frame count and duration,
 checked; the file name, for people: a renamed copy still matches) catches a file made for another video.
 PySceneDetect's CSV (1-based, inclusive) can be imported.
@@ -24,7 +27,7 @@ from vidcolor.io.atomic import write_text_atomic
 from vidcolor.io.media import VideoInfo
 
 FORMAT_VERSION = 1
-CSV_COLUMNS = ("shot", "start_frame", "end_frame", "start_time", "end_time", "reference", "score")
+CSV_COLUMNS = ("shot", "start_frame", "end_frame", "start_time", "end_time", "reference", "score", "keyframes")
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Shot:
     end: int
     reference: list[str] = field(default_factory=list)
     score: float | None = None  # match score of an automatic assignment (lower = closer)
+    keyframes: dict[int, str] = field(default_factory=dict)  # frame -> coloured view of that frame
 
 
 @dataclass
@@ -86,11 +90,19 @@ def write_yaml(path: Path, data: ShotFile) -> None:
                     else [_rel(r, path.parent) for r in s.reference] or None
                 ),
                 **({"score": round(s.score, 4)} if s.score is not None else {}),
+                **(
+                    {"keyframes": {k: _rel(v, path.parent) for k, v in sorted(s.keyframes.items())}}
+                    if s.keyframes
+                    else {}
+                ),
             }
             for s in data.shots
         ],
     }
-    header = "# vidcolor shot file: frames are 0-based, [start, end). Edit 'reference' per shot (path or list).\n"
+    header = (
+        "# vidcolor shot file: frames are 0-based, [start, end). Edit 'reference' per shot (path or list);\n"
+        "# 'keyframes' (frame: image) pins coloured frames of a shot.\n"
+    )
     write_text_atomic(path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
 
@@ -101,7 +113,8 @@ def write_csv(path: Path, data: ShotFile) -> None:
     for i, s in enumerate(data.shots, start=1):
         refs = ";".join(_rel(r, path.parent) for r in s.reference)
         score = "" if s.score is None else f"{s.score:.4f}"
-        w.writerow([i, s.start, s.end, timecode(s.start, data.rate), timecode(s.end, data.rate), refs, score])
+        keys = ";".join(f"{k}={_rel(v, path.parent)}" for k, v in sorted(s.keyframes.items()))
+        w.writerow([i, s.start, s.end, timecode(s.start, data.rate), timecode(s.end, data.rate), refs, score, keys])
     write_text_atomic(path, buf.getvalue())
 
 
@@ -119,9 +132,32 @@ def read_shot_file(path: str | os.PathLike, info: VideoInfo) -> ShotFile:
     else:
         data = _parse_yaml(path, text, info)
     for shot in data.shots:
-        shot.reference = [str((path.parent / r).resolve()) if not Path(r).is_absolute() else r for r in shot.reference]
+        shot.reference = [_resolve(r, path) for r in shot.reference]
+        shot.keyframes = {k: _resolve(v, path) for k, v in shot.keyframes.items()}
     validate(path, data, info)
     return data
+
+
+def _resolve(ref: str, shot_file: Path) -> str:
+    """A reference path as written in a shot file (relative to the file) -> an absolute one."""
+    return str((shot_file.parent / ref).resolve()) if not Path(ref).is_absolute() else ref
+
+
+def _keyframes(value, path: Path, n: int) -> dict[int, str]:
+    """``{frame: path}`` (YAML) or ``frame=path;frame=path`` (CSV) -> {frame: path}."""
+    if value in (None, "", {}):
+        return {}
+    if isinstance(value, str):
+        try:
+            pairs = [item.split("=", 1) for item in value.split(";") if item.strip()]
+            value = {int(k): v.strip() for k, v in pairs}
+        except ValueError:
+            raise VidcolorError(f"{path}: shot {n}: keyframes must be frame=image pairs (49=key49.png)") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, int) and not isinstance(k, bool) and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise VidcolorError(f"{path}: shot {n}: keyframes must map frame numbers to images (49: key49.png)")
+    return dict(value)
 
 
 def _refs(value, path: Path, n: int) -> list[str]:
@@ -148,7 +184,8 @@ def _parse_yaml(path: Path, text: str, info: VideoInfo) -> ShotFile:
     for n, item in enumerate(doc["shots"], start=1):
         if not isinstance(item, dict) or not isinstance(item.get("start"), int) or not isinstance(item.get("end"), int):
             raise VidcolorError(f"{path}: shot {n} needs integer 'start' and 'end' frames")
-        shots.append(Shot(item["start"], item["end"], _refs(item.get("reference"), path, n), item.get("score")))
+        refs, keys = _refs(item.get("reference"), path, n), _keyframes(item.get("keyframes"), path, n)
+        shots.append(Shot(item["start"], item["end"], refs, item.get("score"), keys))
     unassigned = doc.get("unassigned", "auto")
     if unassigned not in ("auto", "neighbour"):
         raise VidcolorError(f"{path}: 'unassigned' must be 'auto' or 'neighbour'")
@@ -178,9 +215,11 @@ def _parse_csv(path: Path, text: str, info: VideoInfo) -> ShotFile:
         elif "start_frame" in header and "end_frame" in header:
             a, b = header.index("start_frame"), header.index("end_frame")
             c = header.index("reference") if "reference" in header else None
-            for r in (r for r in rows[1:] if r):
+            k = header.index("keyframes") if "keyframes" in header else None
+            for n, r in enumerate((r for r in rows[1:] if r), start=1):
                 refs = [x for x in r[c].split(";") if x.strip()] if c is not None and c < len(r) else []
-                shots.append(Shot(int(r[a]), int(r[b]), [x.strip() for x in refs]))
+                keys = _keyframes(r[k], path, n) if k is not None and k < len(r) else {}
+                shots.append(Shot(int(r[a]), int(r[b]), [x.strip() for x in refs], None, keys))
         else:
             raise VidcolorError(f"{path}: CSV without start/end frame columns")
     except (ValueError, IndexError):
@@ -215,4 +254,9 @@ def validate(path: Path, data: ShotFile, info: VideoInfo) -> None:
         for ref in s.reference:
             if not Path(ref).is_file():
                 raise VidcolorError(f"{path}: shot {n}: reference {ref} not found")
+        for frame, ref in sorted(s.keyframes.items()):
+            if not s.start <= frame < s.end:
+                raise VidcolorError(f"{path}: shot {n}: keyframe {frame} lies outside the shot ({s.start}..{s.end})")
+            if not Path(ref).is_file():
+                raise VidcolorError(f"{path}: shot {n}: keyframe {frame}: image {ref} not found")
         prev_end = s.end

@@ -99,6 +99,9 @@ def make_shots(
     elif plan:
         for shot in data.shots:
             shot.reference = [str(p) for p in plan.segment_of(shot.start).paths]
+            shot.keyframes = {
+                s.start: str(s.paths[0]) for s in plan.segments if s.keyframe and shot.start <= s.start < shot.end
+            }
     write_yaml(out, data)
     write_csv(out.with_suffix(".csv"), data)
     if not quiet:

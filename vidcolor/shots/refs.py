@@ -2,7 +2,9 @@
 
 - One image: the whole film.
 - A folder whose every image name carries a frame index (``ref_000226.jpg``, ``0000968_out.png``: the last run of
-  digits in the name): each reference applies from its frame on; the first also covers the frames before it.
+  digits in the name): keyframes. Each is a coloured view of its frame and colours from it on; the frames between
+  two keyframes are coloured from both (forward from the earlier, back from the later: stream/keyframe_stage.py),
+  those before the first back from it. A stretch longer than ``max_span`` frames is coloured forward only.
 - A folder of unindexed images: the first (by name) for the whole film.
 - A folder of unindexed images with shot detection on (the default for ``run``): cuts are detected while the
   film streams and each shot takes the image whose statistics best match its first frame (see shots.assign).
@@ -28,6 +30,8 @@ class Segment:
     start: int  # first frame index (0-based) this reference applies to
     paths: tuple[Path, ...]  # () = automatic colorization; several = statistics combined
     seed: int  # hint pattern seed of this segment
+    keyframe: bool = False  # paths[0] is a coloured view of frame ``start``: the segment before is coloured back too
+    cut: bool = False  # a shot starts here (a shot file's): nothing is coloured back across it
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,35 @@ class ReferencePlan:
     candidates: tuple[Path, ...] = ()  # references to choose from per detected shot (inline detection)
     detector: str | None = None  # cut detector run while decoding, None = segments are fixed
     threshold: float | None = None
+    max_span: int = 300  # the longest stretch coloured from both sides (frames held at working size)
+
+    def held(self, number: int) -> bool:
+        """Whether segment ``number`` is coloured back from the keyframe that starts the next one (it then needs
+        all its frames before its first is handed on)."""
+        nxt = number + 1
+        return (
+            nxt < len(self.segments)
+            and self.segments[nxt].keyframe
+            and not self.segments[nxt].cut
+            and self.segments[nxt].start - self.segments[number].start <= self.max_span
+        )
+
+    def too_long(self) -> list[tuple[int, int]]:
+        """(start, end) of the stretches before a keyframe longer than ``max_span``: coloured forward only."""
+        spans = zip(self.segments, self.segments[1:], strict=False)
+        return [(a.start, b.start) for a, b in spans if b.keyframe and not b.cut and b.start - a.start > self.max_span]
+
+    def lead(self, frame: int) -> int:
+        """The first frame a run that colours from ``frame`` on must decode: the start of ``frame``'s segment when
+        that segment is held (a held stretch is coloured from its start), else ``frame``."""
+        n = self.index_of(frame)
+        return self.segments[n].start if self.held(n) else frame
+
+    def tail(self, end: int) -> int:
+        """One past the last frame a run that colours up to ``end`` (exclusive) must decode: the end of the held
+        segment that holds frame ``end - 1``, else ``end``."""
+        n = self.index_of(max(0, end - 1))
+        return max(end, self.segments[n + 1].start) if self.held(n) else end
 
     def index_of(self, frame: int) -> int:
         """Number of the segment that colours ``frame``."""
@@ -78,8 +111,9 @@ def plan_references(
         dupes = {i for i, _ in pairs if indices.count(i) > 1}
         if dupes:
             raise VidcolorError(f"{path}: several references for frame {min(dupes)}")
-        segments = [Segment(0 if n == 0 else i, (f,), n) for n, (i, f) in enumerate(pairs)]
-        return ReferencePlan(tuple(segments), f"{len(segments)} references applied by frame index")
+        lead = [Segment(0, (pairs[0][1],), 0)] if pairs[0][0] > 0 else []  # coloured back from the first
+        segments = lead + [Segment(i, (f,), len(lead) + n, keyframe=True) for n, (i, f) in enumerate(pairs)]
+        return ReferencePlan(tuple(segments), f"{len(pairs)} keyframes applied by frame index")
     if per_shot:
         note = f"{len(files)} references, assigned per shot" + (f" ({detector} cut detection)" if detector else "")
         return ReferencePlan((Segment(0, (), 0),), note, tuple(files), detector, threshold)
@@ -93,10 +127,19 @@ def plan_from_shots(data) -> ReferencePlan:
     if data.unassigned == "neighbour" and any(refs):
         assigned = [i for i, r in enumerate(refs) if r]
         refs = [r or refs[min(assigned, key=lambda j: abs(j - i))] for i, r in enumerate(refs)]
-    for r in {p for group in refs for p in group}:
+    keys = [sorted((k, Path(p)) for k, p in s.keyframes.items()) for s in data.shots]
+    for r in {p for group in refs for p in group} | {p for pairs in keys for _, p in pairs}:
         _check_colour(r)
-    segments = tuple(Segment(s.start, r, n) for n, (s, r) in enumerate(zip(data.shots, refs, strict=True)))
-    return ReferencePlan(segments, f"{len(segments)} shots from the shot file")
+    starts: list[tuple[int, tuple[Path, ...], bool]] = []
+    for shot, r, pairs in zip(data.shots, refs, keys, strict=True):
+        if not pairs or pairs[0][0] > shot.start:  # before the shot's first keyframe: its reference and the keyframe
+            starts.append((shot.start, r or ((pairs[0][1],) if pairs else ()), False))
+        starts += [(k, (p,), True) for k, p in pairs]
+    cuts = {s.start for s in data.shots}
+    segments = tuple(Segment(a, r, n, kf, a in cuts) for n, (a, r, kf) in enumerate(starts))
+    pinned = sum(map(len, keys))
+    note = f"{len(data.shots)} shots from the shot file" + (f", {pinned} keyframes" if pinned else "")
+    return ReferencePlan(segments, note)
 
 
 def _check_colour(path: Path) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from vidcolor.chain.chroma import YCbCr, chroma_planes, luma_l_table
 from vidcolor.chain.motion import gray_u8
@@ -94,6 +95,11 @@ class Pending:
 def _signed(luma: np.ndarray) -> np.ndarray:
     """uint16 codes viewed as int16 (torch has no uint16 arithmetic; 10-bit codes never reach the sign bit)."""
     return np.ascontiguousarray(luma).view(np.int16) if luma.dtype == np.uint16 else luma
+
+
+def upload(luma: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """N (H, W) luma planes -> (N, 1, H, W) codes on ``device`` (uint8, or uint16 viewed as int16)."""
+    return torch.from_numpy(_signed(np.stack(luma)))[:, None].to(device)
 
 
 def area_factor(height: int, width: int, hs: int, ws: int) -> int:
@@ -191,14 +197,24 @@ class ChromaStage:
     def compute(self, luma: torch.Tensor, reference: Reference | None, hint_seed: int = 0, plan: Plan | None = None):
         """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) int16 chroma codes on the device. ``plan``: the
         propagation's host half for these frames (``plan()``)."""
-        l_full = self.l_table[luma.long()]
+        return self.planes(luma, self.small_ab(luma, reference, hint_seed, plan))
+
+    @torch.no_grad()
+    def small_ab(self, luma: torch.Tensor, reference: Reference | None, hint_seed: int = 0, plan: Plan | None = None):
+        """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) ab at the working size, propagated by ``plan``."""
         temporal = None
         if plan is not None:
 
             def temporal(ab):
                 return self.propagation.apply(ab, plan)
 
-        ab = self.predictor.predict_ab(l_full, reference, hint_seed, size=self.fmt.chroma_shape, temporal=temporal)
+        return self.predictor.small_ab(self.l_table[luma.long()], reference, hint_seed, temporal)
+
+    @torch.no_grad()
+    def planes(self, luma: torch.Tensor, ab_small: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) luma codes and their (N, 2, h, w) ab at the working size (device) -> (N, 2, h, w) chroma
+        codes (int16 for more than 8 bits, else uint8) at the chroma's resolution."""
+        ab = F.interpolate(ab_small, size=self.fmt.chroma_shape, mode="bilinear", align_corners=False)
         return chroma_planes(luma, ab, self.spec).to(torch.int16 if self.fmt.bits > 8 else torch.uint8)
 
     def submit(

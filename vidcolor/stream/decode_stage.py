@@ -56,10 +56,13 @@ class DecodeStage:
         window: FrameWindow | None = None,
     ) -> None:
         if window and span is None:  # seek a few frames early so that the restored timestamps are settled
-            at = frame_pts(info, window.first)
+            # a held stretch is coloured from its start to its end (ReferencePlan.lead, .tail): decode all of it
+            first, end = plan.lead(window.first), plan.tail(window.end)
+            at = frame_pts(info, first)
             if window.first_seconds is not None:  # the frame's own time (variable frame rate)
-                at = pts_at(info, window.first_seconds)
-            span = FrameRange(window.first, window.end, at, at - (frame_pts(info, 8) - info.start_pts))
+                at = pts_at(info, window.first_seconds) if first == window.first else None  # else: count from 0
+            lead = None if at is None else at - (frame_pts(info, 8) - info.start_pts)
+            span = FrameRange(first, end, at, lead)
         self.source, self.info, self.fmt, self.plan, self.span, self.window = source, info, fmt, plan, span, window
         self.window_pts: tuple[int, int] | None = None  # a window's (first pts, end pts) as decoded
         self.decoded = 0  # frames the decoder produced (a seek skips most of the film)
@@ -156,10 +159,11 @@ class DecodeStage:
                     shot, shot_first = number, gray
                     if detector and index > self.first:
                         self.cuts.append(index)
-                if self.window:
+                if self.window and self.window.first <= index < self.window.end:
                     origin = pts if origin is None else origin
                     self.window_pts = (origin, pts + step)
-                    pts -= origin  # the preview starts at time 0
+                if self.window:  # the preview starts at time 0 (frames decoded before it only colour a stretch)
+                    pts -= origin if origin is not None else pts
                 last_pts = pts
                 yield index, pts, luma, shot, shot_first
                 index += 1

@@ -7,6 +7,8 @@ propagation's host half) is started as soon as its frames are in, the batch befo
 then is the batch before that waited for: planning, upload, compute and download overlap. The propagation restarts
 where the encoder starts a chunk (every ``chunk_frames`` frames and at each cut, counted from the first frame this
 run colours): a resumed or sharded run starts on that grid, so it colours each frame as one uninterrupted run does.
+A segment that a keyframe of the same shot follows is held whole and coloured from both sides (keyframe_stage.py);
+it is coloured from its first frame whatever frame the run starts at (``emit`` says which frames are handed on).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from vidcolor.io.yuv import PlanarFormat
 from vidcolor.shots.refs import ReferencePlan
 from vidcolor.stream.batching import AdaptiveBatch, is_out_of_memory
 from vidcolor.stream.chroma_stage import ChromaStage
+from vidcolor.stream.keyframe_stage import HeldSegment, LumaSpool, colour_held
 
 
 class _Ready:
@@ -47,8 +50,19 @@ class ModelStage:
         warn: Callable[[str], None] = lambda message: None,
         chunk_frames: int = 240,
         propagate: bool = True,
+        emit: tuple[int, int | None] = (0, None),
+        spool_dir: Path | None = None,
     ) -> None:
+        """``emit``: the frames [first, end) this run hands on (frames before it are decoded only to colour a
+        held stretch from its start, and after it to its end); ``spool_dir``: where held luma planes are
+        spooled (the work folder; default: the system's temporary folder)."""
         self.predictor, self.plan, self.batch, self.chunk_frames = predictor, plan, batch, chunk_frames
+        self.emit_from, self.emit_to = emit
+        self.spool_dir, self.warn = spool_dir, warn
+        self.holds = propagate and not plan.detector and not plan.candidates
+        for a, b in plan.too_long() if self.holds else ():
+            warn(f"frames {a}-{b - 1}: {b - a} frames before the keyframe at frame {b}, more than the "
+                 f"{plan.max_span} held at most (--keyframe-span): coloured forward only")  # fmt: skip
         self.chroma = ChromaStage(predictor, fmt, propagate)
         self.batches = AdaptiveBatch(batch, warn)  # halves when the GPU runs out of memory
         self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
@@ -67,12 +81,34 @@ class ModelStage:
             self.assignments.append({"start": start, "reference": [str(paths[0])], "score": scores[best]})
         else:
             paths = self.plan.segments[shot].paths
+        return self.prepared(paths), shot
+
+    def prepared(self, paths: tuple[Path, ...]) -> Reference | None:
+        """The prepared reference of a set of files (each set prepared once per run), None for no files."""
         if not paths:
-            return None, shot
+            return None
         if paths not in self._references:
             prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
             self._references[paths] = Reference.combine(prepared)
-        return self._references[paths], shot
+        return self._references[paths]
+
+    def emits(self, index: int) -> bool:
+        return index >= self.emit_from and (self.emit_to is None or index < self.emit_to)
+
+    def _colour_held(self, held: HeldSegment, put: Callable[[tuple], bool]) -> bool | None:
+        """A held segment from both sides (keyframe_stage.py); None: colour it forward only."""
+        shot = held.shot
+        own, seed = self.reference(shot, held.items[0][4], held.items[0][0])
+        here, nxt = self.plan.segments[shot], self.plan.segments[shot + 1]
+        keyframes = (here.start if here.keyframe else None, nxt.start)
+        refs = (own, self.prepared(nxt.paths))
+        done = colour_held(self.chroma, held, refs, seed, keyframes, self.batches.size, self.emits, put)
+        if done is None:
+            self.warn(
+                f"frames {here.start}-{nxt.start - 1}: the keyframe at frame {nxt.start} is no view of frame "
+                f"{nxt.start - 1} (another scene?): coloured forward only"
+            )
+        return done
 
     def _submit(self, luma: list[np.ndarray], ref: Reference | None, seed: int, plan):
         """One planned batch to the chroma stage (in flight on CUDA); out of GPU memory -> smaller batches from then
@@ -131,12 +167,52 @@ class ModelStage:
                         return False
             return True
 
-        for item in frames:
-            restart = item[3] != last_shot or since >= self.chunk_frames
-            since, last_shot = (1 if restart else since + 1), item[3]
-            pending.append((*item[:5], restart))
-            if len(pending) >= self.batch and not flush():
+        def drain() -> bool:  # everything before a held segment handed on, in order
+            if not flush() or not all(submit() for _ in range(len(planned))):
                 return False
-        if not flush() or not all(submit() for _ in range(len(planned))):
-            return False
-        return all(emit(*in_flight.popleft()) for _ in range(len(in_flight)))
+            return all(emit(*in_flight.popleft()) for _ in range(len(in_flight)))
+
+        def close(segment: HeldSegment) -> bool:
+            current.clear()  # the next segment prepares its own reference
+            done = self._colour_held(segment, put)
+            if done is not None:
+                return done
+            for item in segment.items:  # forward only, as an unheld segment (its chunk-start restarts kept)
+                if self.emits(item[0]):
+                    pending.append((*item[:2], segment.luma(item), *item[3:]))
+                    if len(pending) >= self.batch and not flush():
+                        return False
+            return drain()
+
+        spool = None
+        held: HeldSegment | None = None
+        try:
+            for item in frames:
+                index, shot = item[0], item[3]
+                if held is not None and shot != held.shot:
+                    if not close(held):
+                        return False
+                    held = None
+                    spool.clear()
+                restart = False
+                if self.emits(index):
+                    restart = shot != last_shot or since >= self.chunk_frames
+                    since, last_shot = (1 if restart else since + 1), shot
+                if self.holds and self.plan.held(shot):
+                    if held is None:
+                        if not drain():
+                            return False
+                        spool = spool or LumaSpool(self.spool_dir)
+                        held = HeldSegment(shot, spool)
+                    held.add(item, restart)
+                    continue
+                if self.emits(index):
+                    pending.append((*item[:5], restart))
+                if len(pending) >= self.batch and not flush():
+                    return False
+            if held is not None and not close(held):
+                return False
+            return drain()
+        finally:
+            if spool is not None:
+                spool.close()

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,13 @@ class RunOptions:
     fresh: bool = False
     window: FrameWindow | None = None  # a segment (--start/--duration): its frames only, timed from its start
     propagate: bool = True  # carry colours along the motion within a shot (chain/propagation.py)
+    keyframe_span: int = 300  # the longest stretch before a keyframe coloured from both sides (shots/refs.py)
+
+
+def run_plan(plan: ReferencePlan, options: RunOptions) -> ReferencePlan:
+    """The plan as this run follows it: stretches held up to ``keyframe_span`` frames, none without the
+    propagation (nothing is carried, so nothing is coloured back from a keyframe)."""
+    return replace(plan, max_span=options.keyframe_span if options.propagate else 0)
 
 
 @dataclass
@@ -140,7 +147,8 @@ class VideoJob:
         on_progress: Callable[[int, int], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
     ) -> None:
-        self.source, self.output, self.plan, self.options = source, output, plan, options
+        self.source, self.output, self.plan, self.options = source, output, run_plan(plan, options), options
+        self.emit_end: int | None = None  # one past the last frame this job hands on (a shard's end)
         self.make_predictor = predictor_factory
         self.on_progress = on_progress
         self.warnings: list[str] = []
@@ -169,9 +177,10 @@ class VideoJob:
         return threading.Thread(target=target, name=f"vidcolor-{name}", daemon=True)
 
     def _decode(self, out_q: queue.Queue, skip: int) -> None:
+        first = self.plan.lead(skip)  # a held stretch is coloured from its start (model_stage.py)
         with contextlib.closing(self.decoder.frames(self.stop)) as frames:
             for item in frames:
-                if item[0] >= skip and not _put(out_q, item, self.stop, self.waits, "decoder: output"):
+                if item[0] >= first and not _put(out_q, item, self.stop, self.waits, "decoder: output"):
                     return
         _put(out_q, END, self.stop, self.waits, "decoder: output")
 
@@ -247,8 +256,11 @@ class VideoJob:
         """Decode from frame ``skip`` on, colour and encode into ``state``'s chunks; returns the seconds it took."""
         from vidcolor.stream.model_stage import ModelStage  # imports torch: only now, every argument checked
 
+        window = self.options.window
         self.model = ModelStage(self.make_predictor(), self.plan, self.fmt, self.options.batch, self.on_warning,
-                                self.options.chunk_frames, self.options.propagate)  # fmt: skip
+                                self.options.chunk_frames, self.options.propagate,
+                                (skip, self.emit_end if self.emit_end is not None else window and window.end),
+                                state.dir)  # fmt: skip
         return self._run_stages(state, skip)
 
     def _run_stages(self, state: WorkState, skip: int) -> float:

@@ -80,7 +80,8 @@ class WorkState:
 # a fingerprint's key -> what a resumed run changed when it differs
 CHANGED = {"source": "source", "size": "source", "mtime_ns": "source", "refs": "references", "starts": "shots",
            "ref_files": "reference files (changed since)", "encode": "encoder settings", "window": "preview window",
-           "propagate": "propagation", "detector": "shot detection"}  # fmt: skip
+           "propagate": "propagation", "detector": "shot detection",
+           "keyframes": "keyframes", "max_span": "keyframe span"}  # fmt: skip
 
 
 def same_run(saved: dict, fingerprint: dict, ignore: tuple[str, ...] = ()) -> bool:
@@ -105,6 +106,11 @@ def run_fingerprint(
             "refs": [[str(p) for p in s.paths] for s in plan.segments] + [str(p) for p in plan.candidates],
             "ref_files": _file_stamps([*(p for s in plan.segments for p in s.paths), *plan.candidates]),
             "starts": [s.start for s in plan.segments],
+            **(
+                {"keyframes": [s.start for s in plan.segments if s.keyframe], "max_span": plan.max_span}
+                if any(s.keyframe for s in plan.segments)
+                else {}
+            ),
             "detector": [plan.detector, plan.threshold],
             "encode": asdict(encode),
         }
