@@ -5,7 +5,8 @@ by `run`'s own model stage (vidcolor/evaluate/keyframed.py) twice: forward only 
 issue 27) and from both sides (the default). Reported per sequence and mode:
 
 - pop: the change of mean chroma (CIE a, b of the frame's mean, Euclidean) into each inner and last keyframe,
-  divided by the clip's median frame-to-frame change (the issue's floor: at most 3);
+  divided by the clip's median frame-to-frame change (the issue's floor: at most 3); the ground truth's own ratio
+  beside it (a scene may change its colours there);
 - psnr of the frames that are not keyframes, against the ground truth;
 - seconds per frame of the model stage (wall and this process's CPU time; no other job on the machine).
 
@@ -51,7 +52,7 @@ def main() -> None:
         keys = [0, n // 2, n - 1]
         space = probe(Path(source)).colorspace
         space = space if space in SWS_COLORSPACES else 6
-        row = {"frames": n, "keyframes": keys}
+        row = {"frames": n, "keyframes": keys, "ground_truth_pop": pops(frames, keys)}  # the scene's own changes
         for mode, span in (("forward", 0), ("both", None)):
             t0, c0 = time.perf_counter(), time.process_time()
             coloured = colour_keyframed(predictor, frames, {k: frames[k] for k in keys}, list(range(n)), space,

@@ -157,6 +157,20 @@ def test_held_stretches_change_the_colours_before_the_last_keyframe_only(clip):
     assert set(range(1, 6)) | set(range(7, 13)) <= set(changed) <= set(range(13))  # after the last: as before
 
 
+def test_no_pop_into_a_keyframe(clip):
+    """The change of mean chroma into each keyframe against the clip's median change: forward only it jumps there
+    (the colours carried from the earlier keyframe meet the later one's), from both sides it does not."""
+    plan = plan_references(str(clip[3]))
+
+    def ratios(out):
+        mean = np.stack([out[i].reshape(2, -1).astype(float).mean(1) for i in range(FRAMES)])
+        change = np.linalg.norm(np.diff(mean, axis=0), axis=1)
+        return [change[k - 1] / np.median(change) for k in KEYS[1:]]
+
+    before, after = ratios(_run(clip, ReferencePlan(plan.segments, plan.note, max_span=0))), ratios(_run(clip, plan))
+    assert max(before) > 3 and max(after) <= 3, (before, after)
+
+
 @pytest.mark.parametrize(
     ("emit", "decoded"),
     [((8, None), (6, FRAMES)), ((0, 9), (0, 13)), ((4, 12), (0, 13)), ((13, None), (13, FRAMES))],

@@ -233,13 +233,13 @@ class Propagation:
             if source is None:
                 last = own
             else:
-                carried = last if isinstance(source, str) else source[None].float()
-                last = own + trusts[k : k + 1] * (_warp(carried, grids[k : k + 1]) - own)
+                carried = last if isinstance(source, str) else source[None].float()  # lerp: see keyframes.blend
+                last = torch.lerp(own, _warp(carried, grids[k : k + 1]), trusts[k : k + 1])
                 k += 1
             if plan.anchored[i] is None:
                 out.append(last)
             else:  # the anchored colour is shown, not carried on: its errors would travel with the motion
-                out.append(last + seen_trusts[j : j + 1] * (anchored_ab[j : j + 1] - last))
+                out.append(torch.lerp(last, anchored_ab[j : j + 1], seen_trusts[j : j + 1]))
                 trust_out[i] = seen_trusts[j]
                 j += 1
         self.ab, self.trust = last, trust_out
