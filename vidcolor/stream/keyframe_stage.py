@@ -17,6 +17,7 @@ Ray shard colour its frames as one run does (they decode from the stretch's star
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,10 @@ import torch
 from vidcolor.chain.keyframes import Stretch
 from vidcolor.chain.reference import Reference
 from vidcolor.stream.chroma_stage import ChromaStage, upload
+
+# The back pass's optical flows: nothing else computes then (the networks wait for it), so on the 2-core CPU both
+# cores (on a many-core CUDA host, as many as the chroma stage's plan takes).
+BACK_FLOW_THREADS = min(4, os.cpu_count() or 1)
 
 
 class LumaSpool:
@@ -104,7 +109,7 @@ def colour_held(
         plan = prop.plan(grays, forward_seeds, [k == 0] + [False] * (len(part) - 1))
         ab = chroma.small_ab(upload(lumas, chroma.predictor.device), both, hint_seed, plan)
         stretch.add(ab, prop.trust, grays)
-    stretch.close(key.seeds, prop.config, batch)
+    stretch.close(key.seeds, prop.config, batch, BACK_FLOW_THREADS)
     for k in range(0, len(held.items), batch):
         part = [(i, item) for i, item in enumerate(held.items[k : k + batch], k) if emits(item[0])]
         if not part:
