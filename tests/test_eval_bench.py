@@ -69,7 +69,8 @@ def test_eval_all_methods_and_sheet(tmp_path, colour_video, vgg_path, random_wei
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "e.json").read_text())
     expected = ["gray", "reinhard", "auto", "transfer", "paper", "match", "exemplar", "exemplar_yuv", "propagated"]
-    assert list(data["mean"]) == [*expected, "keyframes", "oracle", "ground truth"]  # random weights: no learned matcher
+    # random weights: no learned matcher
+    assert list(data["mean"]) == [*expected, "keyframes", "oracle", "ground truth"]
     assert set(data["missing"]) == {"match-frozen", "exemplar-frozen", "oracle-match"}
     assert data["sequences"]["clip"]["frames"] == 4  # every frame but the reference, by default
     assert "cdc" not in data["sequences"]["photos"]["methods"]["gray"]

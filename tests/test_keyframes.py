@@ -17,7 +17,7 @@ from vidcolor.chain.predictor import working_shape
 from vidcolor.config import PropagationConfig
 from vidcolor.io.media import probe
 from vidcolor.io.yuv import frame_luma, plan_planar
-from vidcolor.shots.refs import ReferencePlan, Segment, plan_references
+from vidcolor.shots.refs import ReferencePlan, plan_references
 from vidcolor.stream.chroma_stage import ChromaStage
 from vidcolor.stream.keyframe_stage import LumaSpool
 from vidcolor.stream.model_stage import ModelStage
@@ -128,7 +128,8 @@ def test_a_luma_spool_gives_back_what_it_took(tmp_path):
     planes = [np.arange(12, dtype=np.uint8).reshape(3, 4) + i for i in range(3)]
     planes.append(np.full((2, 2), 700, np.uint16))
     slots = [spool.add(p) for p in planes]
-    assert all(np.array_equal(spool.read(s), p) and spool.read(s).flags.writeable for s, p in zip(slots, planes))
+    for slot, plane in zip(slots, planes, strict=True):
+        assert np.array_equal(spool.read(slot), plane) and spool.read(slot).flags.writeable
     assert not list(tmp_path.iterdir())  # an unnamed file: nothing left behind, even by a killed process
     spool.close()
 
@@ -323,7 +324,8 @@ def test_a_shot_file_pins_keyframes_and_keeps_them(clip, tmp_path, name):
     data = read_shot_file(path, info)
     assert data.shots[0].keyframes == keys and data.shots[1].keyframes == {}
     plan = plan_from_shots(data)
-    assert [(s.start, s.keyframe, s.cut) for s in plan.segments] == [(0, True, True), (6, True, False), (9, False, True)]
+    expected = [(0, True, True), (6, True, False), (9, False, True)]
+    assert [(s.start, s.keyframe, s.cut) for s in plan.segments] == expected
     assert plan.held(0) and not plan.held(1)  # the stretch 6-8 ends at a cut: nothing is coloured back across it
     assert "2 keyframes" in plan.note
 

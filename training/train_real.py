@@ -261,7 +261,7 @@ def main(argv=None) -> dict:
         head.load_state_dict(ckpt["head"])
         refiner.load_state_dict(ckpt["refiner"])
         opt.load_state_dict(ckpt["opt"])
-        for g, group in zip(opt.param_groups, groups):  # this run's rates, not the checkpoint's
+        for g, group in zip(opt.param_groups, groups, strict=True):  # this run's rates, not the checkpoint's
             g["base"] = group["base"]
         step, elapsed = ckpt["step"], ckpt.get("elapsed", 0.0)
         print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr, flush=True)
