@@ -9,6 +9,7 @@
 # An A/B of this tree against an older commit: git archive REV vidcolor | tar -x -C .old (ignored), then
 #   run(command="bash benchmarks/cuda_streaming.sh ab .old", carry=[".whl", ".old"])
 # This tree's settings (e2e_contention_ab.py) with the benches: run(command="bash benchmarks/cuda_streaming.sh e2e")
+# Keyframes from both sides on CUDA: `keyframes` (below).
 set -uo pipefail
 source benchmarks/device_setup.sh install
 set +e
@@ -37,6 +38,17 @@ if [ "${1:-all}" = ab ]; then
   done
   [ $SECONDS -lt 230 ] && bench --stream-sizes 3840x2160 --stream-batch 8 --preset ultrafast --clip-frames 240 \
     --json "$results"/bench-cuda-4k-ultrafast.json
+  exit 0
+fi
+if [ "${1:-all}" = keyframes ]; then
+  # `keyframes` (issue 27): the held stretch on CUDA (tests/test_keyframes.py, its CUDA twin included), then the pop,
+  # quality and cost of keyframes from both sides against forward only on the DAVIS dev set, carried as .davis
+  # (ignored; prepare here: mkdir -p .davis && cp ../shared/data/eval/davis/*.mp4 .davis/), about 19 MB:
+  #   run(command="bash benchmarks/cuda_streaming.sh keyframes", carry=[".whl", ".davis"])
+  export VIDCOLOR_WEIGHTS="$PWD/weights"
+  timeout 120 python -m pytest tests/test_keyframes.py tests/test_cuda.py -q -p no:cacheprovider -rs 2>&1 | tail -15 \
+    | tee "$results"/cuda-keyframes-pytest.txt
+  python benchmarks/keyframe_pop.py "$results"/keyframe-pop-davis-dev-cuda.json .davis/*.mp4 2>&1 | tee -a "$results"/cuda-log.txt
   exit 0
 fi
 if [ "${1:-all}" = e2e ]; then
