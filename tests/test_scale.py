@@ -165,6 +165,7 @@ def _cli(*args):
         ([{"source": "film.mp4", "output": "o.mp4"}, {"source": "film2.mp4", "output": "film.mp4"}], "job 1's source"),
         ([{"source": "film.mp4", "output": "o.mp4", "sorce": 1}], "unknown key 'sorce'"),
         ([{"source": "film.mp4", "output": "o.mp4", "crf": "high"}], "'crf' must be int"),
+        ([{"source": "film.mp4", "output": "o.mp4", "keyframe_span": -1}], "'keyframe_span' must be at least 0"),
         ([{"source": "film.mp4", "output": "o.avi"}], "unknown video extension"),
         ([{"source": "film.mp4", "output": "o.mp4", "refs": "nope.png"}], "no such reference"),
         ([{"source": "film.mp4"}], "needs 'output'"),

@@ -43,6 +43,7 @@ OPTIONS = {  # key -> (type, default)
     "hints": (str, "match"),
     "fast": (bool, False),
     "propagate": (bool, True),
+    "keyframe_span": (int, 300),
 }
 CHOICES = {"detector": ("luma", "scdet", "none"), "hints": ("match", "match-frozen", "transfer")}
 
@@ -84,6 +85,8 @@ def _settings(where: str, item: dict, defaults: dict) -> dict:
         out.update(FAST)
     if out["batch"] is not None and out["batch"] < 1 or out["chunk_frames"] is not None and out["chunk_frames"] < 1:
         raise VidcolorError(f"{where}: 'batch' and 'chunk_frames' must be at least 1")
+    if out["keyframe_span"] is not None and out["keyframe_span"] < 0:
+        raise VidcolorError(f"{where}: 'keyframe_span' must be at least 0")
     try:
         check_size(out["size"])
     except VidcolorError as exc:
@@ -141,7 +144,8 @@ def read_jobs(path: str | Path) -> list[JobEntry]:
         refs = str(_path(base, s["refs"])) if s["refs"] else None
         shots = str(_path(base, s["shots"])) if s["shots"] else None
         encode = EncodeSettings(s["codec"], s["crf"], s["preset"])
-        options = RunOptions(s["batch"], s["chunk_frames"], encode, True, propagate=s["propagate"])
+        options = RunOptions(s["batch"], s["chunk_frames"], encode, True, propagate=s["propagate"],
+                             keyframe_span=s["keyframe_span"])  # fmt: skip
         detector = None if s["detector"] == "none" else s["detector"]
         jobs.append(JobEntry(n, source, output, refs, shots, detector, s["threshold"], options, s["size"], s["hints"]))
     _check_outputs(path, jobs)
