@@ -83,6 +83,12 @@ class Stretch:
         first, and blend each frame's two colourings in place. Returns the frames the back colouring reached
         (0 when no seed is a view of the last frame: then nothing changes)."""
         back = Propagation(config, threads=threads)
+        try:
+            return self._back(back, seeds, batch)
+        finally:
+            back.close()
+
+    def _back(self, back: Propagation, seeds: Sequence[Seed], batch: int) -> int:
         stop = self.first if self.a is None else self.first + 1  # the earlier keyframe keeps its forward colours
         order = list(range(len(self) - 1, stop - self.first - 1, -1))
         if not order or not back.starts_from(self.grays[order[0]], seeds):

@@ -114,6 +114,11 @@ class Propagation:
         """``fn`` over the arguments, in the flow's threads when it has more than one (order kept)."""
         return list(self._pool.map(fn, *args) if self._pool is not None else map(fn, *args))
 
+    def close(self) -> None:
+        """Let the flow's threads go (a propagation made for one stretch)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+
     def restart(self) -> None:
         self.gray = self.ab = self.anchor = self.anchor_pos = None
 
