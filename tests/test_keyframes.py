@@ -370,3 +370,18 @@ def test_run_follows_a_shot_files_keyframes_as_it_follows_indexed_names(clip, tm
     assert {k: Path(v).name for s in data.shots for k, v in s.keyframes.items()} == {
         k: f"ref_{k:06d}.png" for k in KEYS
     }  # `shots` writes indexed names as keyframes of the shots that hold them
+
+
+def test_a_stopped_run_does_not_colour_the_rest_of_a_stretch(clip, monkeypatch):
+    import vidcolor.stream.keyframe_stage as keyframe_stage
+
+    _, fmt, lumas, keys, _ = clip
+    plan = plan_references(str(keys))
+    stage = ModelStage(tiny_predictor(), plan, fmt, 3, chunk_frames=4)
+    stage.alive = lambda: False  # the run was stopped (Ctrl-C, another stage failed) while the stretch was held
+    closes = []
+    monkeypatch.setattr(keyframe_stage.Stretch, "close", lambda *a: closes.append(a))
+    out = []
+    items = ((i, i, lumas[i], plan.index_of(i), None) for i in range(FRAMES))
+    assert not stage.run(items, lambda item: out.append(item) or True)
+    assert out == [] and closes == []

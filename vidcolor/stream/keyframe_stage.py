@@ -88,12 +88,13 @@ def colour_held(
     batch: int,
     emits: Callable[[int], bool],
     put: Callable[[tuple], bool],
+    alive: Callable[[], bool] = lambda: True,
 ) -> bool | None:
     """Colour a held segment from both sides and hand on the frames ``emits`` says are this run's, as (index, pts,
     luma, chroma, shot). ``refs``: the segment's own reference (None: automatic) and the later keyframe's;
     ``keyframes``: (the earlier keyframe's frame or None, the later one's). Returns None, having handed on
     nothing, when the later keyframe is not a view of the segment's last frame (colour it forward only); else
-    whether every frame was handed on."""
+    whether every frame was handed on (False as soon as ``alive()`` is False: the run was stopped)."""
     own, key = refs
     last_gray = chroma.gray(held.luma(held.items[-1]))
     prop = chroma.propagation
@@ -103,12 +104,16 @@ def colour_held(
     stretch = Stretch(held.items[0][0], *keyframes)
     forward_seeds = tuple(own.seeds) if own is not None else ()
     for k in range(0, len(held.items), batch):
+        if not alive():  # a stopped run does not colour the rest of the stretch first
+            return False
         part = held.items[k : k + batch]
         lumas = [held.luma(item) for item in part]
         grays = prop.map(chroma.gray, lumas)
         plan = prop.plan(grays, forward_seeds, [k == 0] + [False] * (len(part) - 1))
         ab = chroma.small_ab(upload(lumas, chroma.predictor.device), both, hint_seed, plan)
         stretch.add(ab, prop.trust, grays)
+    if not alive():
+        return False
     stretch.close(key.seeds, prop.config, batch, BACK_FLOW_THREADS)
     for k in range(0, len(held.items), batch):
         part = [(i, item) for i, item in enumerate(held.items[k : k + batch], k) if emits(item[0])]

@@ -60,6 +60,7 @@ class ModelStage:
         self.emit_from, self.emit_to = emit
         self.spool_dir, self.warn = spool_dir, warn
         self.holds = propagate and not plan.detector and not plan.candidates
+        self.alive: Callable[[], bool] = lambda: True  # False once the run is stopped (set by the pipeline)
         for a, b in plan.too_long() if self.holds else ():
             warn(f"frames {a}-{b - 1}: {b - a} frames before the keyframe at frame {b}, more than the "
                  f"{plan.max_span} held at most (--keyframe-span): coloured forward only")  # fmt: skip
@@ -102,7 +103,7 @@ class ModelStage:
         here, nxt = self.plan.segments[shot], self.plan.segments[shot + 1]
         keyframes = (here.start if here.keyframe else None, nxt.start)
         refs = (own, self.prepared(nxt.paths))
-        done = colour_held(self.chroma, held, refs, seed, keyframes, self.batches.size, self.emits, put)
+        done = colour_held(self.chroma, held, refs, seed, keyframes, self.batches.size, self.emits, put, self.alive)
         if done is None:
             self.warn(
                 f"frames {here.start}-{nxt.start - 1}: the keyframe at frame {nxt.start} is no view of frame "

@@ -261,6 +261,7 @@ class VideoJob:
                                 self.options.chunk_frames, self.options.propagate,
                                 (skip, self.emit_end if self.emit_end is not None else window and window.end),
                                 state.dir)  # fmt: skip
+        self.model.alive = lambda: not self.stop.is_set()  # a held stretch stops with the run, not at its end
         return self._run_stages(state, skip)
 
     def _run_stages(self, state: WorkState, skip: int) -> float:
