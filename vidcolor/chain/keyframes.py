@@ -91,12 +91,12 @@ class Stretch:
     def _back(self, back: Propagation, seeds: Sequence[Seed], batch: int) -> int:
         stop = self.first if self.a is None else self.first + 1  # the earlier keyframe keeps its forward colours
         order = list(range(len(self) - 1, stop - self.first - 1, -1))
-        if not order or not back.starts_from(self.grays[order[0]], seeds):
-            return 0
         for k in range(0, len(order), batch):
             part = order[k : k + batch]
-            own = torch.stack([self.ab[i] for i in part]).float()
-            carried = back(own, [self.grays[i] for i in part], seeds, [k == 0] + [False] * (len(part) - 1))
+            plan = back.plan([self.grays[i] for i in part], seeds, [k == 0] + [False] * (len(part) - 1))
+            if not back.seeded:  # no seed is a view of the last frame: nothing to carry back
+                return 0
+            carried = back.apply(torch.stack([self.ab[i] for i in part]).float(), plan)
             for j, i in enumerate(part):
                 d_f, d_b = side_weights(self.first + i, self.a, self.b)
                 fwd, trust = self.ab[i][None], self.trust[i][None]

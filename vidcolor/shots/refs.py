@@ -43,21 +43,25 @@ class ReferencePlan:
     threshold: float | None = None
     max_span: int = 300  # the longest stretch coloured from both sides (frames held at working size)
 
+    def keyed(self, number: int) -> bool:
+        """Whether a keyframe of the same shot starts the segment after segment ``number``."""
+        nxt = number + 1
+        return nxt < len(self.segments) and self.segments[nxt].keyframe and not self.segments[nxt].cut
+
+    def span(self, number: int) -> int:
+        """Frames of segment ``number`` (to the next segment's start; the last one: 0, it is never held)."""
+        nxt = number + 1
+        return self.segments[nxt].start - self.segments[number].start if nxt < len(self.segments) else 0
+
     def held(self, number: int) -> bool:
         """Whether segment ``number`` is coloured back from the keyframe that starts the next one (it then needs
         all its frames before its first is handed on)."""
-        nxt = number + 1
-        return (
-            nxt < len(self.segments)
-            and self.segments[nxt].keyframe
-            and not self.segments[nxt].cut
-            and self.segments[nxt].start - self.segments[number].start <= self.max_span
-        )
+        return self.keyed(number) and self.span(number) <= self.max_span
 
     def too_long(self) -> list[tuple[int, int]]:
         """(start, end) of the stretches before a keyframe longer than ``max_span``: coloured forward only."""
-        spans = zip(self.segments, self.segments[1:], strict=False)
-        return [(a.start, b.start) for a, b in spans if b.keyframe and not b.cut and b.start - a.start > self.max_span]
+        ends = [(n, self.segments[n].start) for n in range(len(self.segments)) if self.keyed(n) and not self.held(n)]
+        return [(start, start + self.span(n)) for n, start in ends]
 
     def lead(self, frame: int) -> int:
         """The first frame a run that colours from ``frame`` on must decode: the start of ``frame``'s segment when
