@@ -68,6 +68,23 @@ class MatcherConfig:
         return _from_dict(cls, d)
 
 
+@dataclass(frozen=True)
+class GateConfig:
+    """Colour gate (models/gate.py) on the refiner's bottleneck: features = its channels (8 x the refiner's width),
+    hidden = the gate's own width, max_gain = the largest scale it may give a colour (gain 1 = unchanged)."""
+
+    features: int = 128
+    hidden: int = 32
+    max_gain: float = 1.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GateConfig:
+        return _from_dict(cls, d)
+
+
 def _from_dict(cls, d: dict):
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known

@@ -17,6 +17,7 @@ from vidcolor.chain.hints import hint_pattern
 from vidcolor.chain.matching import Matcher
 from vidcolor.errors import VidcolorError
 from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Chain:
         colorizer: ColorizerNet | None,
         head: MatcherHead | None,
         refiner: ColorizerNet | None,
+        gate: ColourGate | None,
         autocast: Callable,
         hint_density: float,
         hint_patch: int,
@@ -42,7 +44,7 @@ class Chain:
         self.has_transfer, self.has_colorizer = transfer is not None, colorizer is not None
         self._patterns: dict[tuple[int, int, int], torch.Tensor] = {}
         self.sparse = SparseRefiner(colorizer, hint_patch, autocast) if colorizer is not None else None
-        self.dense = DenseRefiner(refiner, autocast) if refiner is not None else None
+        self.dense = DenseRefiner(refiner, autocast, gate) if refiner is not None else None
         self.matcher = self.match_hints = self.transfer_hints = None
         if transfer is not None:
             self.matcher = Matcher(transfer.encoder, head, autocast)

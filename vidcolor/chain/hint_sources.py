@@ -3,7 +3,8 @@
 - ``SparseRefiner``: the colorization sub-net fed sparse point hints (Xu et al.'s refinement); with no hints it is
   the paper's automatic pre-colorization.
 - ``DenseRefiner``: the refiner that sees the whole match (L, the dense matched ab, its confidence) and outputs a
-  correction added to the match; with an empty match it is the automatic colorizer.
+  correction added to the match; with an empty match it is the automatic colorizer, whose colours its colour gate
+  (models/gate.py, when trained) scales per place: towards gray where they are likely wrong.
 - ``MatchHints`` (``--hints match``): frames matched to the reference's cells the carried
   colours refined by the dense refiner, or, without one, blended with the sparse refinement by confidence.
 - ``TransferHints`` (``--hints transfer``, the paper): pre-colorization -> transfer sub-net against the reference's
@@ -22,6 +23,7 @@ from vidcolor.chain.matching import Matcher
 from vidcolor.color import denormalize_ab, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.correspond import upsample_cells
+from vidcolor.models.gate import ColourGate
 
 Autocast = Callable[[], object]
 
@@ -42,8 +44,8 @@ class SparseRefiner:
 
 
 class DenseRefiner:
-    def __init__(self, net: ColorizerNet, autocast: Autocast) -> None:
-        self.net, self.autocast = net, autocast
+    def __init__(self, net: ColorizerNet, autocast: Autocast, gate: ColourGate | None = None) -> None:
+        self.net, self.autocast, self.gate = net, autocast, gate
 
     def __call__(self, l_small: torch.Tensor, ab_match: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
         """Matched ab and its confidence (N, 1, h, w) in [0, 1] -> matched ab + the net's correction."""
@@ -52,8 +54,14 @@ class DenseRefiner:
         return ab_match + denormalize_ab(correction)
 
     def auto(self, l_small: torch.Tensor) -> torch.Tensor:
-        """Automatic colorization: the correction to an empty match, scaled by the net's ``auto_gain``."""
-        return self.net.cfg.auto_gain * _empty_input(self.net, l_small, self.autocast)
+        """Automatic colorization: the refiner on an empty match, scaled per place by the colour gate when there
+        is one (else by the net's ``auto_gain``)."""
+        n, _, h, w = l_small.shape
+        empty = torch.zeros(n, 2, h, w, device=l_small.device)
+        with self.autocast():
+            out, bottleneck = self.net.forward_with_bottleneck(normalize_l(l_small), empty, empty[:, :1])
+        ab = denormalize_ab(out.float())
+        return self.net.cfg.auto_gain * ab if self.gate is None else self.gate(bottleneck, l_small, ab) * ab
 
 
 def _empty_input(net: ColorizerNet, l_small: torch.Tensor, autocast: Autocast) -> torch.Tensor:

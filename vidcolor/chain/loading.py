@@ -1,8 +1,8 @@
 """Building the networks a Predictor runs from the project's weight files (weights.py finds and verifies them).
 
 VGG19 through ``weights.resolve_vgg``; the decoder, the colorizer chosen for the device, and, when the manifest
-has them and ``matcher="learned"``, the learned matching head and the refiner. Untrained networks are refused
-unless the test-only switch ``VIDCOLOR_TEST_RANDOM_WEIGHTS=1`` asks for random-init ones.
+has them and ``matcher="learned"``, the learned matching head, the refiner and its colour gate. Untrained networks
+are refused unless the test-only switch ``VIDCOLOR_TEST_RANDOM_WEIGHTS=1`` asks for random-init ones.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from dataclasses import dataclass
 import torch
 
 from vidcolor import weights
-from vidcolor.config import ColorizerConfig, MatcherConfig, TransferConfig
+from vidcolor.config import ColorizerConfig, GateConfig, MatcherConfig, TransferConfig
 from vidcolor.errors import VidcolorError, WeightsError
 from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
 
 RANDOM_WEIGHTS_ENV = "VIDCOLOR_TEST_RANDOM_WEIGHTS"  # test-only switch: random-init sub-nets when untrained
 MATCHERS = ("learned", "frozen")
 REFINER = "refiner-small"
+GATE = "gate"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Networks:
     colorizer: ColorizerNet | None
     head: MatcherHead | None
     refiner: ColorizerNet | None
+    gate: ColourGate | None = None
 
 
 def load_networks(
@@ -49,10 +52,12 @@ def load_networks(
         transfer.encoder.load_caffe_state_dict(weights.load_vgg_state(vgg_path))
     learned = matcher == "learned" and weights.has_trained("matcher")
     head = _load_or_random("matcher", MatcherHead, MatcherConfig, False) if learned and need_transfer else None
-    refiner = None
+    refiner = gate = None
     if learned and need_colorizer and weights.has_trained(REFINER):
         refiner = _load_or_random(REFINER, ColorizerNet, ColorizerConfig, False)
-    return Networks(transfer, colorizer, head, refiner)
+        if weights.has_trained(GATE):
+            gate = _load_or_random(GATE, ColourGate, GateConfig, False)
+    return Networks(transfer, colorizer, head, refiner, gate)
 
 
 def _load_or_random(name, model_cls, cfg_cls, allow_random: bool, attr: str | None = None):

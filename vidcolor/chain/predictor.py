@@ -39,6 +39,7 @@ from vidcolor.color import (
 )
 from vidcolor.errors import VidcolorError
 from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
 
 HINT_SOURCES = ("match", "transfer")
@@ -82,6 +83,7 @@ class Predictor:
         head: MatcherHead | None = None,
         refiner: ColorizerNet | None = None,
         precision: str | None = None,
+        gate: ColourGate | None = None,
     ) -> None:
         if hints not in HINT_SOURCES:
             raise VidcolorError(f"--hints {hints}: choose one of {', '.join(HINT_SOURCES)}")
@@ -99,12 +101,14 @@ class Predictor:
         self.set_precision(precision)
         self.hint_density, self.hint_patch = hint_density, hint_patch
         head = head.to(self.device).eval() if head is not None else None
+        gate = gate.to(self.device).eval() if gate is not None and refiner is not None else None
         self.chain = Chain(
             hints,
             self.transfer,
             self.colorizer,
             head,
             self.refiner,
+            gate,
             self._autocast,
             hint_density,
             hint_patch,
@@ -149,7 +153,7 @@ class Predictor:
         size = check_size(size)
         dev = pick_device(device)
         nets = load_networks(vgg, dev.type, need_transfer, need_colorizer, matcher)
-        return cls(nets.transfer, nets.colorizer, dev, size, head=nets.head, refiner=nets.refiner, **kw)
+        return cls(nets.transfer, nets.colorizer, dev, size, head=nets.head, refiner=nets.refiner, gate=nets.gate, **kw)
 
     # ------------------------------------------------------------------ references
     def _autocast(self):

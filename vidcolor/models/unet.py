@@ -60,11 +60,18 @@ class ColorizerNet(nn.Module):
         self.out = nn.Conv2d(2 * w, 2, 1)
 
     def forward(self, l_norm: torch.Tensor, ab_hint: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_bottleneck(l_norm, ab_hint, mask)[0]
+
+    def forward_with_bottleneck(
+        self, l_norm: torch.Tensor, ab_hint: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (normalised ab (B, 2, H, W), the bottleneck's features (B, 8 x width, H/8, W/8)): what the net knows
+        of the whole picture, which the colour gate (models/gate.py) reads."""
         x1 = self.block1(torch.cat([l_norm, ab_hint, mask], dim=1))
         x2 = self.block2(x1)
         x3 = self.block3(x2)
-        x = self.block7(self.block6(self.block5(self.block4(x3))))
-        x = self.block8(x, x3)
+        bottleneck = self.block7(self.block6(self.block5(self.block4(x3))))
+        x = self.block8(bottleneck, x3)
         x = self.block9(x, x2)
         x = self.block10(x, x1)
-        return self.out(x)
+        return self.out(x), bottleneck
