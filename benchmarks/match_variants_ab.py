@@ -9,7 +9,13 @@ whether weak matches should fall back to muted colour; these variants measure bo
   upscaled, so a zoomed-in target finds cells of its size), pooled with the 1x cells;
 - ``gain G``: the refined matched colour (each frame's own, before the propagation) scaled by G;
 - ``fallback KIND LO HI``: final = lerp(fallback, refined, clamp((confidence - LO) / (HI - LO), 0, 1)) per pixel,
-  the calibrated match confidence; KIND gray (0) or auto (the refiner's automatic colours).
+  the calibrated match confidence; KIND gray (0) or auto (the refiner's automatic colours);
+- ``related LO HI``: a sequence's relatedness to its reference = the best share so far of a frame's cells that are
+  mutual nearest neighbours with the reference's (benchmarks/match_confidence.py); final = lerp(auto, refined,
+  clamp((relatedness - LO) / (HI - LO), 0, 1)) for the whole frame (a prototype of a per-shot fallback: its state is
+  kept on the reference, which each sequence prepares anew).
+
+``--ref IMAGE`` colours every sequence from that image instead of its frame 0 (an unrelated reference).
 
     python benchmarks/match_variants_ab.py base --json out.json
     python benchmarks/match_variants_ab.py fallback gray 0 1 --splits val --json out.json
@@ -84,10 +90,33 @@ def with_fallback(kind: str, lo: float, hi: float) -> None:
     hint_sources.MatchHints.__call__ = call
 
 
+def with_relatedness(lo: float, hi: float) -> None:
+    def call(self, l_small, keys, reference, mask):
+        ab_cells, conf_cells = self.matcher.warp(keys, reference.keys, reference.values)
+        ab_match = upsample_cells(ab_cells, l_small)
+        confidence = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
+        final = self.dense(l_small, ab_match, confidence)
+        weights = []
+        for frame_keys in keys:  # frames in order: the best share so far, per reference
+            sim = frame_keys.flatten(1).t().float() @ reference.keys.float()
+            best_ref, best_frame = sim.argmax(1), sim.argmax(0)
+            share = float((best_frame[best_ref] == torch.arange(sim.shape[0], device=sim.device)).float().mean())
+            best = max(getattr(reference, "_best_share", 0.0), share)
+            object.__setattr__(reference, "_best_share", best)  # the prototype's per-sequence state
+            weights.append(min(max((best - lo) / (hi - lo), 0.0), 1.0))
+        w = torch.tensor(weights, device=final.device).view(-1, 1, 1, 1)
+        if bool((w < 1).any()):
+            final = torch.lerp(self.dense.auto(l_small), final, w)
+        return ab_match, final
+
+    hint_sources.MatchHints.__call__ = call
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("variant", nargs="+", help="base | scales S[,S] | gain G | fallback gray|auto LO HI")
     p.add_argument("--splits", default="val,dev")
+    p.add_argument("--ref", default=None, help="one reference image for every sequence")
     p.add_argument("--json", required=True)
     args = p.parse_args()
     name, *rest = args.variant
@@ -97,12 +126,15 @@ def main() -> None:
         with_gain(float(rest[0]))
     elif name == "fallback":
         with_fallback(rest[0], float(rest[1]), float(rest[2]))
+    elif name == "related":
+        with_relatedness(float(rest[0]), float(rest[1]))
     elif name != "base":
         raise SystemExit(f"unknown variant {name}")
-    out: dict = {"variant": args.variant, "splits": {}}
+    out: dict = {"variant": args.variant, "ref": args.ref, "splits": {}}
     for split in args.splits.split(","):
         start = time.time()
-        res, _ = evaluate(VAL if split == "val" else DEV, Predictor.from_pretrained, only=["exemplar_yuv"])
+        sources = VAL if split == "val" else DEV
+        res, _ = evaluate(sources, Predictor.from_pretrained, ref=args.ref, only=["exemplar_yuv"])
         rows = {s: r["methods"]["exemplar_yuv"] for s, r in res["sequences"].items()}
         out["splits"][split] = {"sequences": rows, "mean": res["mean"]["exemplar_yuv"],
                                 "seconds": round(time.time() - start, 1)}  # fmt: skip
