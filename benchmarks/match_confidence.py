@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.match_variants_ab import DEV, VAL  # noqa: E402
+from benchmarks.match_variants_ab import DEV, VAL, mutual_share  # noqa: E402
 from vidcolor.chain.predictor import Predictor  # noqa: E402
 from vidcolor.color import rgb_to_l  # noqa: E402
 from vidcolor.evaluate.runner import environment  # noqa: E402
@@ -33,14 +33,6 @@ LANDSCAPE = Path(__file__).resolve().parent.parent / "samples" / "landscape-ref.
 def frames(path: str) -> list[np.ndarray]:
     with av.open(path) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-
-
-def mutual_share(keys: torch.Tensor, ref_keys: torch.Tensor) -> float:
-    """keys (1, C, h, w) of a frame, ref_keys (C, P) -> share of the frame's cells that are mutual nearest
-    neighbours with a reference cell (cosine similarity)."""
-    sim = keys[0].flatten(1).t().float() @ ref_keys.float()  # (h*w, P)
-    best_ref, best_frame = sim.argmax(1), sim.argmax(0)
-    return float((best_frame[best_ref] == torch.arange(sim.shape[0])).float().mean())
 
 
 def summary(values: list[float]) -> list[float]:

@@ -78,12 +78,25 @@ def with_gain(gain: float) -> None:
     hint_sources.DenseRefiner.__call__ = lambda self, l, ab, conf: gain * plain(self, l, ab, conf)
 
 
+def mutual_share(keys: torch.Tensor, ref_keys: torch.Tensor) -> float:
+    """keys (1, C, h, w) of a frame, ref_keys (C, P) -> share of the frame's cells that are mutual nearest
+    neighbours with a reference cell (cosine similarity)."""
+    sim = keys[0].flatten(1).t().float() @ ref_keys.float()  # (h*w, P)
+    best_ref, best_frame = sim.argmax(1), sim.argmax(0)
+    return float((best_frame[best_ref] == torch.arange(sim.shape[0], device=sim.device)).float().mean())
+
+
+def refined(hints, l_small, keys, reference):
+    """What ``MatchHints`` computes -> (matched ab, confidence at the working size, refined ab)."""
+    ab_cells, conf_cells = hints.matcher.warp(keys, reference.keys, reference.values)
+    ab_match = upsample_cells(ab_cells, l_small)
+    confidence = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
+    return ab_match, confidence, hints.dense(l_small, ab_match, confidence)
+
+
 def with_fallback(kind: str, lo: float, hi: float) -> None:
     def call(self, l_small, keys, reference, mask):
-        ab_cells, conf_cells = self.matcher.warp(keys, reference.keys, reference.values)
-        ab_match = upsample_cells(ab_cells, l_small)
-        confidence = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
-        final = self.dense(l_small, ab_match, confidence)
+        ab_match, confidence, final = refined(self, l_small, keys, reference)
         fallback = self.dense.auto(l_small) if kind == "auto" else torch.zeros_like(final)
         return ab_match, torch.lerp(fallback, final, ((confidence - lo) / (hi - lo)).clamp(0, 1))
 
@@ -92,15 +105,10 @@ def with_fallback(kind: str, lo: float, hi: float) -> None:
 
 def with_relatedness(lo: float, hi: float) -> None:
     def call(self, l_small, keys, reference, mask):
-        ab_cells, conf_cells = self.matcher.warp(keys, reference.keys, reference.values)
-        ab_match = upsample_cells(ab_cells, l_small)
-        confidence = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
-        final = self.dense(l_small, ab_match, confidence)
+        ab_match, _, final = refined(self, l_small, keys, reference)
         weights = []
         for frame_keys in keys:  # frames in order: the best share so far, per reference
-            sim = frame_keys.flatten(1).t().float() @ reference.keys.float()
-            best_ref, best_frame = sim.argmax(1), sim.argmax(0)
-            share = float((best_frame[best_ref] == torch.arange(sim.shape[0], device=sim.device)).float().mean())
+            share = mutual_share(frame_keys[None], reference.keys)
             best = max(getattr(reference, "_best_share", 0.0), share)
             object.__setattr__(reference, "_best_share", best)  # the prototype's per-sequence state
             weights.append(min(max((best - lo) / (hi - lo), 0.0), 1.0))

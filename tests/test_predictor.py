@@ -64,9 +64,9 @@ def test_colour_input_is_reduced_to_gray(predictor):
 
 
 def test_hint_pattern_fixed_per_seed(predictor):
-    a = predictor.pattern(64, 88, seed=1)
-    assert predictor.pattern(64, 88, seed=1) is a
-    assert not torch.equal(a, predictor.pattern(64, 88, seed=2))
+    a = predictor.chain.pattern(64, 88, seed=1)
+    assert predictor.chain.pattern(64, 88, seed=1) is a
+    assert not torch.equal(a, predictor.chain.pattern(64, 88, seed=2))
 
 
 def test_stages_per_hint_source(predictor):

@@ -33,10 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training import common, gate_cache  # noqa: E402
 from training.store import Store  # noqa: E402
-from training.train_real import LICENCE, VAL_SEQUENCES, open_stores  # noqa: E402
+from training.train_real import LICENCE, VAL_SEQUENCES, open_stores, rgb  # noqa: E402
 from vidcolor import weights  # noqa: E402
 from vidcolor.chain.precision import cpu_has_native_bf16  # noqa: E402
-from vidcolor.color import lab_to_rgb  # noqa: E402
 from vidcolor.config import ColorizerConfig, GateConfig, MatcherConfig  # noqa: E402
 from vidcolor.models import ColorizerNet  # noqa: E402
 from vidcolor.models.gate import ColourGate  # noqa: E402
@@ -145,7 +144,7 @@ def gated_error(gate: ColourGate, batch: dict) -> tuple[torch.Tensor, torch.Tens
 
 def rgb_psnr(l: torch.Tensor, ab: torch.Tensor, truth: torch.Tensor) -> list[float]:
     """Per-frame PSNR (8-bit RGB) of L + ab against L + truth."""
-    out, gt = lab_to_rgb(torch.cat([l, ab], 1)), lab_to_rgb(torch.cat([l, truth], 1))
+    out, gt = rgb(l, ab), rgb(l, truth)
     return [common.psnr(a, b) for a, b in zip(out, gt, strict=True)]
 
 

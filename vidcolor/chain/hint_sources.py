@@ -40,7 +40,7 @@ class SparseRefiner:
         return denormalize_ab(ab.float())
 
     def auto(self, l_small: torch.Tensor) -> torch.Tensor:
-        return _empty_input(self.net, l_small, self.autocast)
+        return _empty_input(self.net, l_small, self.autocast)[0]
 
 
 class DenseRefiner:
@@ -56,20 +56,17 @@ class DenseRefiner:
     def auto(self, l_small: torch.Tensor) -> torch.Tensor:
         """Automatic colorization: the refiner on an empty match, scaled per place by the colour gate when there
         is one (else by the net's ``auto_gain``)."""
-        n, _, h, w = l_small.shape
-        empty = torch.zeros(n, 2, h, w, device=l_small.device)
-        with self.autocast():
-            out, bottleneck = self.net.forward_with_bottleneck(normalize_l(l_small), empty, empty[:, :1])
-        ab = denormalize_ab(out.float())
+        ab, bottleneck = _empty_input(self.net, l_small, self.autocast)
         return self.net.cfg.auto_gain * ab if self.gate is None else self.gate(bottleneck, l_small, ab) * ab
 
 
-def _empty_input(net: ColorizerNet, l_small: torch.Tensor, autocast: Autocast) -> torch.Tensor:
-    """The U-Net with all-zero ab input and mask: automatic colorization."""
+def _empty_input(net: ColorizerNet, l_small: torch.Tensor, autocast: Autocast) -> tuple[torch.Tensor, torch.Tensor]:
+    """The U-Net with all-zero ab input and mask (automatic colorization) -> (ab, its bottleneck)."""
     n, _, h, w = l_small.shape
     empty = torch.zeros(n, 2, h, w, device=l_small.device)
     with autocast():
-        return denormalize_ab(net(normalize_l(l_small), empty, empty[:, :1]).float())
+        out, bottleneck = net.forward_with_bottleneck(normalize_l(l_small), empty, empty[:, :1])
+    return denormalize_ab(out.float()), bottleneck
 
 
 class MatchHints:

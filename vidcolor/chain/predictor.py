@@ -189,10 +189,6 @@ class Predictor:
             x = x.pin_memory().to(self.device, non_blocking=True)
         return x.permute(0, 3, 1, 2)
 
-    def pattern(self, h: int, w: int, seed: int) -> torch.Tensor:
-        """Hint positions for a working size, drawn once per (size, seed) and reused for every frame."""
-        return self.chain.pattern(h, w, seed)
-
     # ------------------------------------------------------------------ frames
     @torch.no_grad()
     def colorize(
@@ -249,14 +245,6 @@ class Predictor:
         ``exemplar_match``, or ``transfer`` (coarse T_ab) + ``paper`` (refinement fed from T_ab), depending on the
         hint source; ``every=True`` computes all of them (for evaluation), ``every=names`` those named."""
         return self.chain(l_small, reference, hint_seed, every)
-
-    def auto(self, l_small: torch.Tensor) -> torch.Tensor:
-        """Automatic colorization: the dense refiner with an empty match when trained, else the sparse U-Net."""
-        return self.chain.auto(l_small)
-
-    def refine(self, l_small: torch.Tensor, ab_hint_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The sparse-hint U-Net fed with hints sampled from ``ab_hint_source`` at ``mask`` (Lab units)."""
-        return self.sparse(l_small, ab_hint_source, mask)
 
 
 def pick_device(device: str | torch.device) -> torch.device:

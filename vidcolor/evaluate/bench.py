@@ -76,7 +76,7 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> tu
     l_small = (torch.rand(batch, 1, size, size, generator=gen) * 100).to(dev)
     rgb_ref = torch.rand(1, 3, size, size, generator=gen).to(dev)
     empty = torch.zeros(batch, 2, size, size, device=dev)
-    mask = predictor.pattern(size, size, 0)
+    mask = predictor.chain.pattern(size, size, 0)
     with predictor._autocast():
         ab_auto = predictor.colorizer(normalize_l(l_small), empty, empty[:, :1]).float()
     rgb_pre = lab_to_rgb(torch.cat([l_small, denormalize_ab(ab_auto)], 1))
@@ -113,7 +113,7 @@ def stage_times(predictor: Predictor, size: int, batch: int, repeats: int) -> tu
         if predictor.dense is not None:
             predictor.dense(l_small, denormalize_ab(ab_t), torch.ones_like(l_small))
         else:
-            predictor.refine(l_small, denormalize_ab(ab_t), mask)
+            predictor.sparse(l_small, denormalize_ab(ab_t), mask)
 
     def recombine():
         ab = F.interpolate(denormalize_ab(ab_t), size=(size, size), mode="bilinear", align_corners=False)

@@ -212,7 +212,8 @@ def colorize_sequence(
             gt_small = F.interpolate(gt, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
             ab_gt = rgb_to_lab(gt_small.clamp(0, 1))[:, 1:]
             if "oracle" in methods:
-                outputs["oracle"] += _recombine(l_full, predictor.refine(l_small, ab_gt, predictor.pattern(hs, ws, 0)))
+                mask = predictor.chain.pattern(hs, ws, 0)
+                outputs["oracle"] += _recombine(l_full, predictor.sparse(l_small, ab_gt, mask))
             if "oracle-match" in methods:
                 outputs["oracle-match"] += _recombine(l_full, _oracle_match(predictor, l_small, ab_gt))
     return outputs
