@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.match_variants_ab import DEV, VAL, mutual_share  # noqa: E402
+from benchmarks.match_variants_ab import DEV, VAL  # noqa: E402
 from vidcolor.chain.predictor import Predictor  # noqa: E402
 from vidcolor.color import rgb_to_l  # noqa: E402
 from vidcolor.evaluate.runner import environment  # noqa: E402
@@ -58,8 +58,9 @@ def main() -> None:
             for frame in seqs[name][1::4]:
                 rgb = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
                 keys = predictor.matcher.keys(rgb_to_l(predictor.resize_rgb(rgb)))
-                confidence.append(float(predictor.matcher.warp(keys, reference.keys, reference.values)[1].mean()))
-                mutual.append(mutual_share(keys, reference.keys))
+                _, conf, share = predictor.matcher.warp(keys, reference.keys, reference.values, share=True)
+                confidence.append(float(conf.mean()))
+                mutual.append(float(share[0]))
             row[kind] = {"confidence": summary(confidence), "mutual": summary(mutual)}
         out[name] = row
         print(name, {k: {m: [round(x, 3) for x in v] for m, v in r.items()} for k, r in row.items()}, flush=True)

@@ -10,12 +10,16 @@ whether weak matches should fall back to muted colour; these variants measure bo
 - ``gain G``: the refined matched colour (each frame's own, before the propagation) scaled by G;
 - ``fallback KIND LO HI``: final = lerp(fallback, refined, clamp((confidence - LO) / (HI - LO), 0, 1)) per pixel,
   the calibrated match confidence; KIND gray (0) or auto (the refiner's automatic colours);
-- ``related LO HI``: a sequence's relatedness to its reference = the best share so far of a frame's cells that are
-  mutual nearest neighbours with the reference's (benchmarks/match_confidence.py); final = lerp(auto, refined,
-  clamp((relatedness - LO) / (HI - LO), 0, 1)) for the whole frame (a prototype of a per-shot fallback: its state is
-  kept on the reference, which each sequence prepares anew).
+- ``memory K W S``: a training-free memory of the shot's own coloured frames beside the reference's cells (the last
+  K of every W-th frame's output, its keys scaled by S; ``with_memory``);
+- ``related LO HI``: the chain's fallback to the automatic colours where the reference shows too little of a shot
+  (chain/relatedness.py: a stretch's relatedness = the best share so far of a frame's cells that are mutual nearest
+  neighbours with the reference's; final = lerp(auto, refined, clamp((relatedness - LO) / (HI - LO), 0, 1)) for the
+  whole frame) with thresholds LO and HI instead of the config's; ``unguarded``: without it (as before issue 26's
+  fallback landed).
 
-``--ref IMAGE`` colours every sequence from that image instead of its frame 0 (an unrelated reference).
+``--ref IMAGE`` colours every sequence from that image instead of its frame 0 (an unrelated reference); ``--ref next``
+colours each sequence from the next sequence's frame 0 (the same kind of material, another scene).
 
     python benchmarks/match_variants_ab.py base --json out.json
     python benchmarks/match_variants_ab.py fallback gray 0 1 --splits val --json out.json
@@ -30,6 +34,7 @@ import argparse
 import glob
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,7 +48,9 @@ from vidcolor.chain import hint_sources  # noqa: E402
 from vidcolor.chain.matching import Matcher  # noqa: E402
 from vidcolor.chain.predictor import Predictor  # noqa: E402
 from vidcolor.color import caffe_preprocess, l_to_gray_rgb  # noqa: E402
-from vidcolor.evaluate.runner import environment, evaluate  # noqa: E402
+from vidcolor.evaluate.runner import _mean_figures, environment, evaluate  # noqa: E402
+from vidcolor.io.image import write_image  # noqa: E402
+from vidcolor.io.media import iter_rgb_frames  # noqa: E402
 from vidcolor.models.correspond import descriptors, upsample_cells  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -78,24 +85,19 @@ def with_gain(gain: float) -> None:
     hint_sources.DenseRefiner.__call__ = lambda self, l, ab, conf: gain * plain(self, l, ab, conf)
 
 
-def mutual_share(keys: torch.Tensor, ref_keys: torch.Tensor) -> float:
-    """keys (1, C, h, w) of a frame, ref_keys (C, P) -> share of the frame's cells that are mutual nearest
-    neighbours with a reference cell (cosine similarity)."""
-    sim = keys[0].flatten(1).t().float() @ ref_keys.float()  # (h*w, P)
-    best_ref, best_frame = sim.argmax(1), sim.argmax(0)
-    return float((best_frame[best_ref] == torch.arange(sim.shape[0], device=sim.device)).float().mean())
-
-
-def refined(hints, l_small, keys, reference):
-    """What ``MatchHints`` computes -> (matched ab, confidence at the working size, refined ab)."""
-    ab_cells, conf_cells = hints.matcher.warp(keys, reference.keys, reference.values)
+def refined(hints, l_small, keys, reference, ref_keys=None, ref_values=None):
+    """What ``MatchHints`` computes -> (matched ab, confidence at the working size, refined ab); ``ref_keys`` and
+    ``ref_values`` replace the reference's cells."""
+    ref_keys = reference.keys if ref_keys is None else ref_keys
+    ref_values = reference.values if ref_values is None else ref_values
+    ab_cells, conf_cells = hints.matcher.warp(keys, ref_keys, ref_values)
     ab_match = upsample_cells(ab_cells, l_small)
     confidence = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
     return ab_match, confidence, hints.dense(l_small, ab_match, confidence)
 
 
 def with_fallback(kind: str, lo: float, hi: float) -> None:
-    def call(self, l_small, keys, reference, mask):
+    def call(self, l_small, keys, reference, mask, relate=None):
         ab_match, confidence, final = refined(self, l_small, keys, reference)
         fallback = self.dense.auto(l_small) if kind == "auto" else torch.zeros_like(final)
         return ab_match, torch.lerp(fallback, final, ((confidence - lo) / (hi - lo)).clamp(0, 1))
@@ -104,27 +106,74 @@ def with_fallback(kind: str, lo: float, hi: float) -> None:
 
 
 def with_relatedness(lo: float, hi: float) -> None:
-    def call(self, l_small, keys, reference, mask):
-        ab_match, _, final = refined(self, l_small, keys, reference)
-        weights = []
-        for frame_keys in keys:  # frames in order: the best share so far, per reference
-            share = mutual_share(frame_keys[None], reference.keys)
-            best = max(getattr(reference, "_best_share", 0.0), share)
-            object.__setattr__(reference, "_best_share", best)  # the prototype's per-sequence state
-            weights.append(min(max((best - lo) / (hi - lo), 0.0), 1.0))
-        w = torch.tensor(weights, device=final.device).view(-1, 1, 1, 1)
-        if bool((w < 1).any()):
-            final = torch.lerp(self.dense.auto(l_small), final, w)
+    """The fallback to the automatic colours (chain/relatedness.py) with other thresholds; ``off``: never."""
+    from vidcolor.chain import relatedness
+
+    def weight(related, cfg):
+        return torch.ones_like(related) if lo >= hi else ((related - lo) / (hi - lo)).clamp(0, 1)
+
+    relatedness.fallback_weight = hint_sources.fallback_weight = weight
+
+
+def scored(sources: list[str], ref: str | None) -> dict:
+    """``evaluate``'s exemplar_yuv row; ``ref="next"``: each sequence from the next one's frame 0."""
+    if ref != "next":
+        return evaluate(sources, Predictor.from_pretrained, ref=ref, only=["exemplar_yuv"])[0]
+    res: dict = {"sequences": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, source in enumerate(sources):
+            other = sources[(k + 1) % len(sources)]
+            image = Path(tmp) / f"{Path(other).stem}.png"
+            write_image(image, next(iter_rgb_frames(Path(other), 1)))
+            part, _ = evaluate([source], Predictor.from_pretrained, ref=str(image), only=["exemplar_yuv"])
+            res["sequences"].update(part["sequences"])
+            res["settings"] = part["settings"]
+    rows = [r["methods"]["exemplar_yuv"] for r in res["sequences"].values()]
+    res["mean"] = {"exemplar_yuv": _mean_figures(rows)}
+    return res
+
+
+def with_memory(frames: int, every: int, shrink: float) -> None:
+    """A training-free memory of the shot's own coloured frames: every ``every``-th frame's keys (pooled 2 x 2) and
+    its output colours (after the propagation) are kept as extra cells beside the reference's, the last ``frames``
+    of them; their keys are scaled by ``shrink`` (< 1: a memory cell wins only where it matches clearly better than
+    any reference cell). State per sequence (eval colours one sequence at a time)."""
+    from vidcolor.chain.matching import cell_means
+    from vidcolor.chain.propagation import Propagation
+
+    state: dict = {"ref": None}
+    apply = Propagation.apply
+
+    def call(self, l_small, keys, reference, mask, relate=None):
+        if state["ref"] is not reference:
+            state.update(ref=reference, keys=[], values=[], count=0)
+        ref_keys = torch.cat([reference.keys, *state["keys"]], 1)
+        ref_values = torch.cat([reference.values, *state["values"]], 1)
+        ab_match, _, final = refined(self, l_small, keys, reference, ref_keys, ref_values)
+        state["pending"] = F.normalize(F.avg_pool2d(keys.float(), 2), dim=1)
         return ab_match, final
 
+    def recorded(self, ab, plan):
+        out = apply(self, ab, plan)
+        pending = state.get("pending")
+        if pending is not None and len(pending) == len(out):
+            for i in range(len(out)):
+                state["count"] += 1
+                if state["count"] % every == 0:
+                    state["keys"] = (state["keys"] + [shrink * pending[i].flatten(1)])[-frames:]
+                    ab_cells = cell_means(out[i : i + 1], pending.shape[-2:])[0].flatten(1)
+                    state["values"] = (state["values"] + [ab_cells])[-frames:]
+        return out
+
     hint_sources.MatchHints.__call__ = call
+    Propagation.apply = recorded
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("variant", nargs="+", help="base | scales S[,S] | gain G | fallback gray|auto LO HI")
+    p.add_argument("variant", nargs="+", help="a variant and its arguments (above)")
     p.add_argument("--splits", default="val,dev")
-    p.add_argument("--ref", default=None, help="one reference image for every sequence")
+    p.add_argument("--ref", default=None, help="one reference image for every sequence, or next")
     p.add_argument("--json", required=True)
     args = p.parse_args()
     name, *rest = args.variant
@@ -136,13 +185,17 @@ def main() -> None:
         with_fallback(rest[0], float(rest[1]), float(rest[2]))
     elif name == "related":
         with_relatedness(float(rest[0]), float(rest[1]))
+    elif name == "memory":
+        with_memory(int(rest[0]), int(rest[1]), float(rest[2]))
+    elif name == "unguarded":
+        with_relatedness(1.0, 0.0)
     elif name != "base":
         raise SystemExit(f"unknown variant {name}")
     out: dict = {"variant": args.variant, "ref": args.ref, "splits": {}}
     for split in args.splits.split(","):
         start = time.time()
         sources = VAL if split == "val" else DEV
-        res, _ = evaluate(sources, Predictor.from_pretrained, ref=args.ref, only=["exemplar_yuv"])
+        res = scored(sources, args.ref)
         rows = {s: r["methods"]["exemplar_yuv"] for s, r in res["sequences"].items()}
         out["splits"][split] = {"sequences": rows, "mean": res["mean"]["exemplar_yuv"],
                                 "seconds": round(time.time() - start, 1)}  # fmt: skip

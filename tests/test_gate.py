@@ -122,3 +122,17 @@ def test_training_learns_to_mute_wrong_colour_and_keep_right_colour():
     with torch.no_grad():
         gain = gate(bottleneck, batch["l"], out)[:, 0].mean(dim=(1, 2))
     assert float(gain[wrong].max()) < 0.2 and float(gain[~wrong].min()) > 0.9
+
+
+@torch.no_grad()
+def test_automatic_colours_are_the_unets_unless_a_gate_was_trained_for_the_refiners():
+    from vidcolor.chain.chain import Chain
+
+    colorizer, refiner, l = _refiner(1), _refiner(2), torch.rand(1, 1, 32, 32) * 100
+    gate = ColourGate(GateConfig(features=64, hidden=8)).eval()
+    args = (contextlib.nullcontext, 0.01, 3, torch.device("cpu"))
+    plain = Chain("match", None, colorizer, None, refiner, None, *args)
+    gated = Chain("match", None, colorizer, None, refiner, gate, *args)
+    unet = DenseRefiner(colorizer, contextlib.nullcontext).auto(l)  # the same empty input as the sparse U-Net's
+    assert torch.allclose(plain.auto(l), unet) and torch.allclose(gated.auto(l), gated.dense.auto(l))
+    assert not torch.allclose(plain.auto(l), gated.auto(l))

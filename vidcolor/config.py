@@ -120,3 +120,16 @@ class PropagationConfig:
     anchor: bool = True
     anchor_sigma: float = 0.05
     anchor_window: int = 5
+
+
+@dataclass(frozen=True)
+class RelatednessConfig:
+    """When a reference shows too little of a shot to colour it (chain/relatedness.py): a stretch's relatedness is
+    the best mutual-nearest-neighbour share of its frames so far (models/matcher.py ``mutual_share``); at or above
+    ``high`` the matched colours are kept, at or below ``low`` the automatic colours replace them, linearly between.
+    Measured with the committed head, every 4th frame of the dev set and the validation split: a sequence's own
+    first frame 0.036-1.0 per frame (each sequence's best frame at least 0.58), an unrelated landscape at most 0.027,
+    another sequence's first frame 0.021-0.115 (benchmarks/results/match-confidence-own-vs-unrelated.json)."""
+
+    low: float = 0.02
+    high: float = 0.04

@@ -1,12 +1,13 @@
 """The chain at working size, one object per hint source and per refinement (Lab units in and out, (N, C, h, w)).
 
 - ``SparseRefiner``: the colorization sub-net fed sparse point hints (Xu et al.'s refinement); with no hints it is
-  the paper's automatic pre-colorization.
+  the paper's automatic pre-colorization, and the chain's automatic colours.
 - ``DenseRefiner``: the refiner that sees the whole match (L, the dense matched ab, its confidence) and outputs a
-  correction added to the match; with an empty match it is the automatic colorizer, whose colours its colour gate
-  (models/gate.py, when trained) scales per place: towards gray where they are likely wrong.
-- ``MatchHints`` (``--hints match``): frames matched to the reference's cells the carried
-  colours refined by the dense refiner, or, without one, blended with the sparse refinement by confidence.
+  correction added to the match; with an empty match it colours from L alone (the chain's automatic colours only
+  with a colour gate, models/gate.py, which scales them per place: towards gray where they are likely wrong).
+- ``MatchHints`` (``--hints match``): frames matched to the reference's cells, the carried colours refined by the
+  dense refiner, or, without one, blended with the sparse refinement by confidence; where the reference shows too
+  little of the frames, the automatic colours instead (chain/relatedness.py).
 - ``TransferHints`` (``--hints transfer``, the paper): pre-colorization -> transfer sub-net against the reference's
   AdaIN statistics -> coarse T_ab -> sparse refinement.
 """
@@ -20,12 +21,15 @@ from torch.nn import functional as F
 
 from vidcolor.chain.hints import apply_hints
 from vidcolor.chain.matching import Matcher
+from vidcolor.chain.relatedness import fallback_weight, kept
 from vidcolor.color import denormalize_ab, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab
+from vidcolor.config import RelatednessConfig
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.correspond import upsample_cells
 from vidcolor.models.gate import ColourGate
 
 Autocast = Callable[[], object]
+Relate = Callable[[torch.Tensor], torch.Tensor | None]  # shares (N,) -> matched colours' weights (N,) or None: all kept
 
 
 class SparseRefiner:
@@ -70,19 +74,36 @@ def _empty_input(net: ColorizerNet, l_small: torch.Tensor, autocast: Autocast) -
 
 
 class MatchHints:
-    def __init__(self, matcher: Matcher, sparse: SparseRefiner | None, dense: DenseRefiner | None) -> None:
+    def __init__(
+        self,
+        matcher: Matcher,
+        sparse: SparseRefiner | None,
+        dense: DenseRefiner | None,
+        related: RelatednessConfig | None = None,
+        automatic: SparseRefiner | DenseRefiner | None = None,
+    ) -> None:
+        """``automatic``: the refinement whose ``auto`` gives the fallback's colours (default: the dense one)."""
         self.matcher, self.sparse, self.dense = matcher, sparse, dense
+        self.related = related or RelatednessConfig()
+        self.automatic = automatic or dense or sparse
 
-    def __call__(self, l_small, keys, reference, mask):
+    def __call__(self, l_small, keys, reference, mask, relate: Relate | None = None):
         """Keys of the frames (N, C, h', w') (``matcher.keys``) matched to the reference's cells -> (matched ab,
-        final ab), both (N, 2, h, w)."""
-        ab_cells, conf_cells = self.matcher.warp(keys, reference.keys, reference.values)
+        final ab), both (N, 2, h, w). Where the reference shows too little of the frames the final colours fall
+        back to the automatic ones: ``relate`` maps the frames' mutual-neighbour shares (N,) to the matched colours'
+        weights, None where all are kept (a stretch's state, chain/relatedness.py); without it each frame is judged
+        on its own."""
+        ab_cells, conf_cells, share = self.matcher.warp(keys, reference.keys, reference.values, share=True)
         ab_match = upsample_cells(ab_cells, l_small)
         weight = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
         if self.dense is not None:
             final = self.dense(l_small, ab_match, weight)
         else:
             final = weight * ab_match + (1 - weight) * self.sparse(l_small, ab_match, mask)
+        if share is not None:
+            weights = relate(share) if relate is not None else kept(fallback_weight(share, self.related))
+            if weights is not None:  # most batches need no automatic colours
+                final = torch.lerp(self.automatic.auto(l_small), final, weights.view(-1, 1, 1, 1))
         return ab_match, final
 
 

@@ -7,7 +7,8 @@ that the carried colour is within a few Lab units of the truth). Both give the s
 
 - ``cells(lab)``: a reference's keys (C, P) and values (2, P) (its mean ab per 8 x 8 cell);
 - ``keys(l_small)``: a frame's keys (N, C, h, w) at stride 8;
-- ``warp(keys, ref_keys, ref_values)``: matched ab per cell (N, 2, h, w) and confidence (N, 1, h, w) in [0, 1].
+- ``warp(keys, ref_keys, ref_values)``: matched ab per cell (N, 2, h, w) and confidence (N, 1, h, w) in [0, 1],
+  and on request how much of each frame the reference shows at all (the learned head's mutual-neighbour share).
 """
 
 from __future__ import annotations
@@ -48,16 +49,18 @@ class Matcher:
             desc = self.head(desc)
         return reference_cells(desc, lab_ref[:, 1:])
 
-    def warp(self, keys: torch.Tensor, ref_keys: torch.Tensor, ref_values: torch.Tensor):
+    def warp(self, keys: torch.Tensor, ref_keys: torch.Tensor, ref_values: torch.Tensor, share: bool = False):
         """keys (N, C, h, w), ref_keys (C, P), ref_values (2, P) -> ab (N, 2, h, w), confidence (N, 1, h, w) in
-        [0, 1]."""
+        [0, 1]; with ``share`` also each frame's mutual-nearest-neighbour share with the reference (N,) in [0, 1]
+        (models/matcher.py ``mutual_share``), None with the frozen matcher (its thresholds were measured with the
+        learned keys only)."""
         if self.head is not None:
-            ab, stats = self.head.warp(keys, ref_keys[None], ref_values[None])
+            ab, stats, *rest = self.head.warp(keys, ref_keys[None], ref_values[None], share=share)
             confidence = self.head.confidence(stats)
         else:
             ab, similarity = soft_warp(keys, ref_keys, ref_values)
-            confidence = confidence_weight(similarity)
-        return ab, confidence
+            confidence, rest = confidence_weight(similarity), [None]
+        return (ab, confidence, rest[0]) if share else (ab, confidence)
 
 
 def cell_means(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -26,6 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from vidcolor.chain.chain import Chain
+from vidcolor.chain.hint_sources import Relate
 from vidcolor.chain.loading import load_networks
 from vidcolor.chain.motion import gray_u8
 from vidcolor.chain.precision import choose as choose_precision
@@ -225,11 +226,13 @@ class Predictor:
         reference: Reference | None,
         hint_seed: int = 0,
         temporal: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        relate: Relate | None = None,
     ) -> torch.Tensor:
-        """(N, 1, H, W) L -> (N, 2, h, w) ab at the working size (``working_shape``), ``temporal`` applied."""
+        """(N, 1, H, W) L -> (N, 2, h, w) ab at the working size (``working_shape``), ``temporal`` applied.
+        ``relate``: the shot's relatedness to its reference (``stages``)."""
         hs, ws = working_shape(*l_full.shape[-2:], self.size)
         l_small = F.interpolate(l_full, size=(hs, ws), mode="bilinear", align_corners=False, antialias=True)
-        ab_small = self.stages(l_small, reference, hint_seed)["ab"]
+        ab_small = self.stages(l_small, reference, hint_seed, relate=relate)["ab"]
         return temporal(ab_small) if temporal is not None else ab_small
 
     def stages(
@@ -238,13 +241,16 @@ class Predictor:
         reference: Reference | None,
         hint_seed: int = 0,
         every: bool | Collection[str] = False,
+        relate: Relate | None = None,
     ):
         """The chain at working size (ab tensors in Lab units, (N, 2, h, w)); ``ab`` is the final one.
 
         Also returned: ``auto`` (automatic colorization), and with a reference ``match`` (matched ab) and
         ``exemplar_match``, or ``transfer`` (coarse T_ab) + ``paper`` (refinement fed from T_ab), depending on the
-        hint source; ``every=True`` computes all of them (for evaluation), ``every=names`` those named."""
-        return self.chain(l_small, reference, hint_seed, every)
+        hint source; ``every=True`` computes all of them (for evaluation), ``every=names`` those named. ``relate``:
+        frames' mutual-neighbour shares with the reference (N,) -> the matched colours' weights (a stretch's
+        ``Relatedness``, chain/relatedness.py); None: each frame judged on its own."""
+        return self.chain(l_small, reference, hint_seed, every, relate)
 
 
 def pick_device(device: str | torch.device) -> torch.device:

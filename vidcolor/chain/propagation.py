@@ -68,6 +68,11 @@ class Plan:
     def __len__(self) -> int:
         return len(self.sources)
 
+    @property
+    def starts(self) -> tuple[bool, ...]:
+        """Per frame: whether it starts a stretch (nothing carried into it: a cut, a restart, the first frame)."""
+        return tuple(not isinstance(s, str) for s in self.sources)
+
     def part(self, start: int, stop: int) -> Plan:
         """Frames ``start`` .. ``stop - 1`` (a batch split after running out of GPU memory)."""
         k0 = sum(s is not None for s in self.sources[:start])

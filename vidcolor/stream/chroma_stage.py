@@ -29,6 +29,7 @@ from vidcolor.chain.motion import gray_u8
 from vidcolor.chain.predictor import Predictor, working_shape
 from vidcolor.chain.propagation import Plan, Propagation
 from vidcolor.chain.reference import Reference
+from vidcolor.chain.relatedness import Relatedness
 from vidcolor.config import PropagationConfig
 from vidcolor.io.yuv import PlanarFormat
 
@@ -142,6 +143,7 @@ class ChromaStage:
             flow_threads = min(4, os.cpu_count() or 1) if self.cuda else 1
         flow = flow or (replace(PropagationConfig(), **CUDA_FLOW) if self.cuda else PropagationConfig())
         self.propagation = Propagation(flow, threads=flow_threads, pin=self.cuda) if propagate else None
+        self.relatedness = Relatedness()  # the stretch's, beside the propagation (chain/relatedness.py)
         self.ahead = 1 if self.cuda else 0  # batches left in flight while the next one is submitted
         self.lookahead = (1 if self.cuda else 0) if lookahead is None else lookahead
         self.lookahead = self.lookahead if propagate else 0  # nothing to plan: no batch waits for the next
@@ -201,14 +203,21 @@ class ChromaStage:
 
     @torch.no_grad()
     def small_ab(self, luma: torch.Tensor, reference: Reference | None, hint_seed: int = 0, plan: Plan | None = None):
-        """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) ab at the working size, propagated by ``plan``."""
+        """(N, 1, H, W) luma codes on the device -> (N, 2, h, w) ab at the working size, propagated by ``plan``.
+        The stretch's relatedness to its reference restarts where the plan's stretches start (without the
+        propagation every frame is a stretch of its own)."""
         temporal = None
         if plan is not None:
 
             def temporal(ab):
                 return self.propagation.apply(ab, plan)
 
-        return self.predictor.small_ab(self.l_table[luma.long()], reference, hint_seed, temporal)
+        starts = plan.starts if plan is not None else [True] * len(luma)
+
+        def relate(shares):
+            return self.relatedness.weights(shares, starts)
+
+        return self.predictor.small_ab(self.l_table[luma.long()], reference, hint_seed, temporal, relate)
 
     @torch.no_grad()
     def planes(self, luma: torch.Tensor, ab_small: torch.Tensor) -> torch.Tensor:
@@ -227,20 +236,23 @@ class ChromaStage:
     ) -> Pending:
         """(N, H, W) luma codes, or a list of N (H, W) planes (on CUDA each is copied once, into a pinned buffer).
         ``plan``: made by ``plan()`` for these frames; made here from ``restarts`` when not given. A failure (out
-        of GPU memory) leaves the propagation's device state (the last output, the followed positions) as it was,
-        so a planned batch can be submitted again in parts, each with its ``Plan.part``."""
+        of GPU memory) leaves the propagation's device state (the last output, the followed positions) and the
+        stretch's relatedness as they were, so a planned batch can be submitted again in parts, each with its
+        ``Plan.part``."""
         shape = (len(luma), *luma[0].shape) if len(luma) else (0,)
         if len(shape) != 3 or shape[1:] != (self.fmt.height, self.fmt.width):
             raise ValueError(f"luma of shape {shape} for a {self.fmt.width}x{self.fmt.height} video")
         plan = self.plan(luma, reference, restarts) if plan is None else plan
         plan = plan.result() if isinstance(plan, Future) else plan
         p = self.propagation
-        last = (p.ab, p.anchor_pos) if p is not None else None
+        r = self.relatedness
+        last, related = ((p.ab, p.anchor_pos) if p is not None else None), (r.best, r.settled)
         try:
             return self._submit(luma, shape, reference, hint_seed, plan)
         except Exception:
             if p is not None:
                 p.ab, p.anchor_pos = last
+            r.best, r.settled = related
             raise
 
     def _submit(self, luma, shape: tuple, reference: Reference | None, hint_seed: int, plan: Plan | None) -> Pending:
