@@ -71,11 +71,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--step", type=int, default=3)
     p.add_argument("--photos", type=Path, default=None, help="a folder of colour photos")
+    p.add_argument("--photos-only", action="store_true", help="skip the video sequences")
     p.add_argument("--json", required=True)
     args = p.parse_args()
     predictor = Predictor.from_pretrained(device="cpu", size=256)
     res: dict[str, dict] = {}
     groups = [("dev", [(Path(s).stem, s) for s in DEV]), ("val", [(Path(s).stem, s) for s in VAL])]
+    groups = [] if args.photos_only else groups
     for split, sources in groups:
         for name, source in sources:
             res[name] = {"split": split, **score(predictor, list(iter_rgb_frames(source))[1 :: args.step])}
