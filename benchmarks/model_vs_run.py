@@ -28,6 +28,18 @@ from vidcolor.shots.refs import ReferencePlan, Segment
 from vidcolor.stream.model_stage import ModelStage
 
 
+def setup(clip: Path, frames: int):
+    """As `vidcolor run` starts: large host buffers kept, the trained predictor, the default encoder -> (predictor,
+    encode settings, planar format, the first ``frames`` luma planes, the first frame in RGB)."""
+    keep_large_allocations()
+    vgg = os.environ.get("VIDCOLOR_VGG", "../shared/weights/vgg19-imagenet-caffe-conv4_1.pth")
+    predictor = Predictor.from_pretrained(vgg=vgg)
+    encode, _ = resolve_codec(EncodeSettings())
+    fmt = plan_planar(probe(clip), encode.codec)
+    _, lumas, first_rgb = decode_encode_fps(clip, fmt, encode, frames)
+    return predictor, encode, fmt, lumas, first_rgb
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clip", type=Path)
@@ -37,12 +49,7 @@ def main() -> None:
     parser.add_argument("--intervals-ms", default="", help="switch intervals of the whole run, alternated")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
-    keep_large_allocations()  # as `vidcolor run` does
-    vgg = os.environ.get("VIDCOLOR_VGG", "../shared/weights/vgg19-imagenet-caffe-conv4_1.pth")
-    predictor = Predictor.from_pretrained(vgg=vgg)
-    encode, _ = resolve_codec(EncodeSettings())
-    fmt = plan_planar(probe(args.clip), encode.codec)
-    _, lumas, first_rgb = decode_encode_fps(args.clip, fmt, encode, args.frames)
+    predictor, encode, fmt, lumas, first_rgb = setup(args.clip, args.frames)
     intervals = [float(x) / 1000 for x in args.intervals_ms.split(",") if x] or [sys.getswitchinterval()]
     model, whole = [], {f"{i * 1000:g} ms": [] for i in intervals}
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,20 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import av
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.model_vs_run import setup  # noqa: E402
 from vidcolor.chain import hint_sources, relatedness
-from vidcolor.chain.predictor import Predictor
-from vidcolor.evaluate.stream_bench import decode_encode_fps, in_thread, model_fps
-from vidcolor.host_memory import keep_large_allocations
-from vidcolor.io.encode import EncodeSettings, resolve_codec
+from vidcolor.evaluate.stream_bench import in_thread, model_fps
 from vidcolor.io.image import write_image
-from vidcolor.io.media import probe
-from vidcolor.io.yuv import plan_planar
 from vidcolor.shots.refs import ReferencePlan, Segment
 from vidcolor.stream.model_stage import ModelStage
 
@@ -46,12 +45,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
-    keep_large_allocations()  # as `vidcolor run` does
-    vgg = os.environ.get("VIDCOLOR_VGG", "../shared/weights/vgg19-imagenet-caffe-conv4_1.pth")
-    predictor = Predictor.from_pretrained(vgg=vgg)
-    encode, _ = resolve_codec(EncodeSettings())
-    fmt = plan_planar(probe(args.clip), encode.codec)
-    _, lumas, first_rgb = decode_encode_fps(args.clip, fmt, encode, args.frames)
+    predictor, _, fmt, lumas, first_rgb = setup(args.clip, args.frames)
     fps: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         write_image(Path(tmp) / "ref.png", first_rgb)
