@@ -86,10 +86,17 @@ def degrade_ab(ab_norm: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 
 def make_inputs(rgb: torch.Tensor, args, generator: torch.Generator):
     lab = rgb_to_lab(rgb)
-    l_norm, ab_norm = normalize_l(lab[:, :1]), normalize_ab(lab[:, 1:])
+    return inputs_from_lab(lab[:, :1], lab[:, 1:], args, generator)
+
+
+def inputs_from_lab(l: torch.Tensor, ab: torch.Tensor, args, generator: torch.Generator):
+    """L (B, 1, H, W) 0..100 and ab (B, 2, H, W) in Lab units -> the net's inputs and target: normalised L, the
+    normalised ab (target), hints (from a degraded ab for ``args.degraded_share`` of the samples) and their mask
+    (none for ``args.empty_share``)."""
+    l_norm, ab_norm = normalize_l(l), normalize_ab(ab)
     source = ab_norm
     if args.degraded_share > 0:
-        pick = (torch.rand(rgb.shape[0], generator=generator) < args.degraded_share).view(-1, 1, 1, 1).to(rgb.device)
+        pick = (torch.rand(l.shape[0], generator=generator) < args.degraded_share).view(-1, 1, 1, 1).to(l.device)
         source = torch.where(pick, degrade_ab(ab_norm, generator), ab_norm)
     hints, mask = random_training_hints(source, generator, empty_share=args.empty_share)
     return l_norm, ab_norm, hints, mask
