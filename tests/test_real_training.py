@@ -142,3 +142,30 @@ def test_a_training_step_from_the_store_moves_the_head_and_the_refiner(tmp_path)
     opt.step()
     after = (head.blocks[0][0].weight, refiner.out.weight)
     assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_the_unet_continues_from_the_store_and_exports_with_its_provenance(tmp_path, monkeypatch):
+    import json
+
+    from training import train_colorizer_real
+    from vidcolor import weights
+
+    monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
+    if not weights.has_trained(train_colorizer_real.SOURCE):
+        pytest.skip("no committed U-Net to continue")
+    for name in ("bear", "boat", "car-turn"):
+        store_frames(tmp_path / "video" / name, _frames(4, 64, 64), (64, 64), _vgg(), Fingerprint("x", 64, "", "fp32"))
+    out, folder = tmp_path / "run", tmp_path / "weights"
+    common = ["--store", str(tmp_path), "--out", str(out), "--batch", "2"]
+    export = ["--lr", "1e-3", "--export", "colorizer-small", "--weights-dir", str(folder)]
+    result = train_colorizer_real.main([*common, "--steps", "2", *export])
+    assert result["steps"] == 2 and result["gray"] < 100
+    entry = json.loads((folder / "manifest.json").read_text())["models"]["colorizer-small"]
+    continued = entry["training"]["continued"]
+    assert continued["steps"] == 2 and "CC BY-NC 4.0" in continued["data"][0] and "car-turn" in continued["data"][0]
+    trained, _ = weights.load_trained("colorizer-small", folder)
+    source, _ = weights.load_trained("colorizer-small")
+    assert any(not torch.equal(trained[k], source[k]) for k in source)  # it moved
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [0, 1, 2]
+    resumed = train_colorizer_real.main([*common, "--steps", "3", "--resume"])
+    assert resumed["steps"] == 3
