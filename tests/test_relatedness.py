@@ -141,3 +141,24 @@ def test_trained_an_unrelated_reference_gives_the_automatic_colours(vgg_path, mo
     own = predictor.colorize(scene[None], predictor.prepare_reference(scene))
     assert np.abs(unrelated.astype(int) - auto).max() <= 1
     assert np.abs(own.astype(int) - auto).mean() > 2
+
+
+@torch.no_grad()
+def test_a_run_says_once_per_shot_where_its_reference_showed_too_little(tmp_path):
+    from PIL import Image
+
+    from vidcolor.shots.refs import ReferencePlan, Segment
+    from vidcolor.stream.model_stage import ModelStage
+
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((64, 96, 3), (40, 120, 200), np.uint8)).save(flat)
+    fmt = PlanarFormat(96, 64, 8, False, 1, 2, 8)
+    plan = ReferencePlan((Segment(0, (flat,), 0), Segment(4, (), 1)), "a flat reference, then automatic")
+    warnings = []
+    stage = ModelStage(_learned_predictor(), plan, fmt, batch=2, warn=warnings.append, chunk_frames=2)
+    stage.chroma.relatedness.config = RelatednessConfig(low=0.1, high=0.2)  # a random head shares 0.03-0.04 here
+    frames = ((i, i, luma, int(i >= 4), None) for i, luma in enumerate(_lumas(7)))
+    assert stage.run(frames, lambda item: True)
+    assert stage.chroma.relatedness.fallbacks == 4  # shot 0's frames; shot 1 has no reference
+    assert warnings == ["frames from 0: the reference flat.png shows too little of this shot; automatic colours "
+                        "where it shows nothing"]  # fmt: skip

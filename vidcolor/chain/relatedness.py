@@ -56,6 +56,7 @@ class Relatedness:
         self.config = config or RelatednessConfig()
         self.best: torch.Tensor | None = None
         self.settled = False  # the stretch's best share has reached ``high``
+        self.fallbacks = 0  # frames so far that took automatic colours (in part or whole), for the run's report
 
     def restart(self) -> None:
         self.best, self.settled = None, False
@@ -71,4 +72,5 @@ class Relatedness:
         weights = fallback_weight(related, self.config)
         full = (weights >= 1).tolist()  # the one wait for the device
         self.settled = full[-1]
+        self.fallbacks += full.count(False)
         return None if all(full) else weights

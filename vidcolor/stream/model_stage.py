@@ -69,6 +69,17 @@ class ModelStage:
         self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
         self._signatures = None
         self._references: dict[tuple[Path, ...], Reference] = {}
+        self._fallbacks, self._told = 0, set()  # frames that took automatic colours; shots told about
+
+    def tell_fallbacks(self, shot: int, first: int, ref: Reference | None) -> None:
+        """Say once per shot when its reference showed too little of it and automatic colours took over
+        (chain/relatedness.py)."""
+        seen = self.chroma.relatedness.fallbacks
+        if seen > self._fallbacks and ref is not None and shot not in self._told:
+            self._told.add(shot)
+            self.warn(f"frames from {first}: the reference {ref.name or ''} shows too little of this shot; "
+                      "automatic colours where it shows nothing")  # fmt: skip
+        self._fallbacks = seen
 
     def reference(self, shot: int, first_gray: np.ndarray | None, start: int) -> tuple[Reference | None, int]:
         """The prepared reference of a shot and its hint seed."""
@@ -104,6 +115,7 @@ class ModelStage:
         keyframes = (here.start if here.keyframe else None, nxt.start)
         refs = (own, self.prepared(nxt.paths))
         done = colour_held(self.chroma, held, refs, seed, keyframes, self.batches.size, self.emits, put, self.alive)
+        self.tell_fallbacks(shot, held.items[0][0], own or refs[1])
         if done is None:
             self.warn(
                 f"frames {here.start}-{nxt.start - 1}: the keyframe at frame {nxt.start} is no view of frame "
@@ -145,6 +157,7 @@ class ModelStage:
         def submit() -> bool:
             plan, luma, ref, seed, group = planned.popleft()
             in_flight.append((self._submit(luma, ref, seed, plan), group))
+            self.tell_fallbacks(group[0][3], group[0][0], ref)
             while len(in_flight) > self.chroma.ahead:
                 if not emit(*in_flight.popleft()):
                     return False

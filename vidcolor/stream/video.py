@@ -83,8 +83,8 @@ def run_video(
 
     label = f"{src.name} {frame_label(window, info.rate, times)}" if window else src.name
     bar = Progress(label, quiet=quiet, summary=False) if progress is None else None  # run_video says the summary
-    warn = None if quiet else lambda message: print(f"vidcolor: warning: {message}", file=sys.stderr)
-    warn = bar.write if bar and not quiet else warn
+    say = bar.write if bar else lambda line: print(line, file=sys.stderr)  # above the bar when there is one
+    warn = None if quiet else lambda message: say(f"vidcolor: warning: {message}")
     job = VideoJob(src, out, plan, factory, options, on_progress=progress or bar, on_warning=warn)
     try:
         summary = job.run()
