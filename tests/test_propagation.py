@@ -8,6 +8,7 @@ import torch
 
 from vidcolor.chain.motion import Motion, gray_u8
 from vidcolor.chain.propagation import Propagation
+from vidcolor.chain.relatedness import Relatedness
 from vidcolor.chain.tracks import anchor_trust, box_blur, flow_trust, follow, sample
 from vidcolor.config import PropagationConfig
 from vidcolor.stream.model_stage import ModelStage
@@ -118,10 +119,12 @@ def test_model_stage_restarts_at_each_cut_and_chunk_start(lookahead):
     stage = ModelStage.__new__(ModelStage)
     stage.batch, stage.chunk_frames = 3, 4
     stage.emit_from, stage.emit_to, stage.holds = 0, None, False
+    stage._fallbacks, stage._told = 0, set()
     seen, submitted, out = [], [], []
 
     class Chroma:
         ahead = 0
+        relatedness = Relatedness()
 
         def plan(self, luma, ref, restarts):
             seen.extend(restarts)

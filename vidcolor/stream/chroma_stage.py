@@ -246,13 +246,13 @@ class ChromaStage:
         plan = plan.result() if isinstance(plan, Future) else plan
         p = self.propagation
         r = self.relatedness
-        last, related = ((p.ab, p.anchor_pos) if p is not None else None), (r.best, r.settled)
+        last, related = ((p.ab, p.anchor_pos) if p is not None else None), (r.best, r.settled, r.fallbacks)
         try:
             return self._submit(luma, shape, reference, hint_seed, plan)
         except Exception:
             if p is not None:
                 p.ab, p.anchor_pos = last
-            r.best, r.settled = related
+            r.best, r.settled, r.fallbacks = related
             raise
 
     def _submit(self, luma, shape: tuple, reference: Reference | None, hint_seed: int, plan: Plan | None) -> Pending:

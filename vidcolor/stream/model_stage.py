@@ -77,8 +77,8 @@ class ModelStage:
         seen = self.chroma.relatedness.fallbacks
         if seen > self._fallbacks and ref is not None and shot not in self._told:
             self._told.add(shot)
-            self.warn(f"frames from {first}: the reference {ref.name or ''} shows too little of this shot; "
-                      "automatic colours where it shows nothing")  # fmt: skip
+            self.warn(f"frames from {max(first, self.emit_from)}: the reference {ref.name or ''} shows too little of "
+                      "this shot; automatic colours where it shows nothing")  # fmt: skip
         self._fallbacks = seen
 
     def reference(self, shot: int, first_gray: np.ndarray | None, start: int) -> tuple[Reference | None, int]:
