@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-import av
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.model_vs_run import setup  # noqa: E402
 from vidcolor.chain import hint_sources, relatedness
+from vidcolor.evaluate.runner import environment
 from vidcolor.evaluate.stream_bench import in_thread, model_fps
 from vidcolor.io.image import write_image
 from vidcolor.shots.refs import ReferencePlan, Segment
@@ -61,13 +60,7 @@ def main() -> None:
     relatedness.fallback_weight = hint_sources.fallback_weight = GUARDED
     mean = {k: sum(v) / len(v) for k, v in fps.items()}
     result = {
-        "environment": {
-            "device": str(predictor.device),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "av": av.__version__,
-            "precision": str(predictor.amp_dtype),
-        },  # fmt: skip
+        "environment": {**environment(predictor.device), "precision": str(predictor.amp_dtype)},
         "clip": f"{args.clip.name}, {len(lumas)} frames {fmt.width}x{fmt.height}",
         "settings": f"size {predictor.size}, batch {args.batch}",
         "model_stage_fps": fps,

@@ -146,7 +146,7 @@ def test_model_stage_restarts_at_each_cut_and_chunk_start(lookahead):
         return Chroma.Done(len(luma))
 
     stage._submit = submit
-    stage.reference = lambda shot, gray, start: (None, shot)
+    stage.references = lambda shot, gray, start: (None, shot)
     shots = [0] * 6 + [1] * 9
     frames = [(i, i, np.zeros((2, 2), np.uint8), s, None) for i, s in enumerate(shots)]
     assert stage.run(iter(frames), lambda item: out.append(item[0]) or True)

@@ -129,7 +129,7 @@ def model_fps(stage: ModelStage, lumas: list[np.ndarray]) -> tuple[float, float 
     """(frames per second of the model stage's ``run`` over the luma planes as one shot, peak GPU memory in GB or
     None). The shot's reference is prepared before the clock starts."""
     device = stage.predictor.device
-    stage.reference(0, None, 0)
+    stage.references(0, None, 0)
 
     def frames(planes):
         return ((i, i, luma, 0, None) for i, luma in enumerate(planes))

@@ -1,14 +1,14 @@
 """The model thread of `vidcolor run`: decoded frames in, (index, pts, luma, chroma) out.
 
-Frames are batched within a shot (a batch never mixes references); each shot's reference is prepared once per set
-of files (a file used by ten shots is read once) or, for a folder of unindexed references, chosen by matching the
-shot's first frame. The batches go through the chroma stage (chroma_stage.py); on CUDA each batch's plan (the
-propagation's host half) is started as soon as its frames are in, the batch before it is then submitted, and only
-then is the batch before that waited for: planning, upload, compute and download overlap. The propagation restarts
-where the encoder starts a chunk (every ``chunk_frames`` frames and at each cut, counted from the first frame this
-run colours): a resumed or sharded run starts on that grid, so it colours each frame as one uninterrupted run does.
-A segment that a keyframe of the same shot follows is held whole and coloured from both sides (keyframe_stage.py);
-it is coloured from its first frame whatever frame the run starts at (``emit`` says which frames are handed on).
+Frames are batched within a shot (a batch never mixes references); each shot's reference comes from references.py
+(prepared once per set of files, or chosen by matching the shot's first frame). The batches go through the chroma
+stage (chroma_stage.py); on CUDA each batch's plan (the propagation's host half) is started as soon as its frames
+are in, the batch before it is then submitted, and only then is the batch before that waited for: planning, upload,
+compute and download overlap. The propagation restarts where the encoder starts a chunk (every ``chunk_frames``
+frames and at each cut, counted from the first frame this run colours): a resumed or sharded run starts on that
+grid, so it colours each frame as one uninterrupted run does. A segment that a keyframe of the same shot follows is
+held whole and coloured from both sides (keyframe_stage.py); it is coloured from its first frame whatever frame the
+run starts at (``emit`` says which frames are handed on).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import numpy as np
 
 from vidcolor.chain.predictor import Predictor
 from vidcolor.chain.reference import Reference
-from vidcolor.io.image import read_image
 from vidcolor.io.yuv import PlanarFormat
 from vidcolor.shots.refs import ReferencePlan
 from vidcolor.stream.batching import AdaptiveBatch, is_out_of_memory
 from vidcolor.stream.chroma_stage import ChromaStage
 from vidcolor.stream.keyframe_stage import HeldSegment, LumaSpool, colour_held
+from vidcolor.stream.references import ShotReferences
 
 
 class _Ready:
@@ -66,9 +66,8 @@ class ModelStage:
                  f"{plan.max_span} held at most (--keyframe-span): coloured forward only")  # fmt: skip
         self.chroma = ChromaStage(predictor, fmt, propagate)
         self.batches = AdaptiveBatch(batch, warn)  # halves when the GPU runs out of memory
-        self.assignments: list[dict] = []  # per detected shot: the chosen reference and its match score
-        self._signatures = None
-        self._references: dict[tuple[Path, ...], Reference] = {}
+        self.references = ShotReferences(predictor, plan)
+        self.assignments = self.references.assignments  # per detected shot: the chosen reference and its score
         self._fallbacks, self._told = 0, set()  # frames that took automatic colours; shots told about
 
     def tell_fallbacks(self, shot: int, first: int, ref: Reference | None) -> None:
@@ -81,39 +80,16 @@ class ModelStage:
                       "this shot; automatic colours where it shows nothing")  # fmt: skip
         self._fallbacks = seen
 
-    def reference(self, shot: int, first_gray: np.ndarray | None, start: int) -> tuple[Reference | None, int]:
-        """The prepared reference of a shot and its hint seed."""
-        if self.plan.candidates:
-            from vidcolor.shots.assign import best_match, signature
-
-            if self._signatures is None:
-                self._signatures = [signature(self.predictor, read_image(p)) for p in self.plan.candidates]
-            best, scores = best_match(signature(self.predictor, first_gray), self._signatures)
-            paths = (self.plan.candidates[best],)
-            self.assignments.append({"start": start, "reference": [str(paths[0])], "score": scores[best]})
-        else:
-            paths = self.plan.segments[shot].paths
-        return self.prepared(paths), shot
-
-    def prepared(self, paths: tuple[Path, ...]) -> Reference | None:
-        """The prepared reference of a set of files (each set prepared once per run), None for no files."""
-        if not paths:
-            return None
-        if paths not in self._references:
-            prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
-            self._references[paths] = Reference.combine(prepared)
-        return self._references[paths]
-
     def emits(self, index: int) -> bool:
         return index >= self.emit_from and (self.emit_to is None or index < self.emit_to)
 
     def _colour_held(self, held: HeldSegment, put: Callable[[tuple], bool]) -> bool | None:
         """A held segment from both sides (keyframe_stage.py); None: colour it forward only."""
         shot = held.shot
-        own, seed = self.reference(shot, held.items[0][4], held.items[0][0])
+        own, seed = self.references(shot, held.items[0][4], held.items[0][0])
         here, nxt = self.plan.segments[shot], self.plan.segments[shot + 1]
         keyframes = (here.start if here.keyframe else None, nxt.start)
-        refs = (own, self.prepared(nxt.paths))
+        refs = (own, self.references.prepared(nxt.paths))
         done = colour_held(self.chroma, held, refs, seed, keyframes, self.batches.size, self.emits, put, self.alive)
         self.tell_fallbacks(shot, held.items[0][0], own or refs[1])
         if done is None:
@@ -172,7 +148,7 @@ class ModelStage:
                 group, pending[:] = pending[:n], pending[n:]
                 if shot not in current:
                     current.clear()
-                    current[shot] = self.reference(shot, group[0][4], group[0][0])
+                    current[shot] = self.references(shot, group[0][4], group[0][0])
                 ref, seed = current[shot]
                 luma, restarts = [item[2] for item in group], [item[5] for item in group]
                 planned.append((self.chroma.plan(luma, ref, restarts), luma, ref, seed, group))

@@ -9,26 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from vidcolor.chain.predictor import Predictor
-from vidcolor.chain.reference import Reference
-from vidcolor.io.image import read_image
 from vidcolor.io.yuv import PlanarFormat, planar_to_rgb
 from vidcolor.stream.chroma_stage import ChromaStage
+from vidcolor.stream.references import PreparedReferences
 
 
 class FramePreview:
     def __init__(self, predictor: Predictor, fmt: PlanarFormat) -> None:
         self.predictor, self.fmt = predictor, fmt
         self.chroma = ChromaStage(predictor, fmt)
-        self._references: dict[tuple[Path, ...], Reference] = {}
-
-    def reference(self, paths: tuple[Path, ...]) -> Reference | None:
-        """The prepared (combined) reference of a set of files; None (automatic colorization) for none."""
-        if not paths:
-            return None
-        if paths not in self._references:
-            prepared = [self.predictor.prepare_reference(read_image(p), p.name) for p in paths]
-            self._references[paths] = Reference.combine(prepared)
-        return self._references[paths]
+        self.reference = PreparedReferences(predictor)
 
     def __call__(self, luma: np.ndarray, paths: tuple[Path, ...] = (), seed: int = 0) -> np.ndarray:
         """(H, W) luma codes of the frame -> (H, W, 3) uint8 RGB as the output video shows it."""
