@@ -6,7 +6,9 @@ of ``--photos``, each scored like eval (full-size L kept, ab from working size 2
 - ``a`` the refiner on an empty match (the automatic colours before session 15), ``f`` the same on the mirrored
   frame (mirrored back), ``s`` the colorization U-Net with no hints (the paper's pre-colorization);
 - variants: each alone, blends of them, and the blend ``m = (a + s) / 2`` muted where the two disagree
-  (m * clamp(1 - d / k), d = |a - s| averaged over 15 x 15 pixels), or by a constant.
+  (m * clamp(1 - d / k), d = |a - s| averaged over 15 x 15 pixels), or by a constant;
+- ``--set cast``: the U-Net's colours with their cast removed: s - k * (the frame's mean ab), and scaled by a
+  constant, beside them (the U-Net gives a warm, sepia-like cast to sea, sky and asphalt).
 
     python benchmarks/auto_variants_screen.py --step 3 --photos ../shared/data/eval/pairs --json out.json
 
@@ -50,8 +52,17 @@ def variants(a: torch.Tensor, f: torch.Tensor, s: torch.Tensor) -> dict[str, tor
     return out
 
 
+def cast_variants(s: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The U-Net's colours (N, 2, h, w) -> ab of each cast variant."""
+    cast = s.mean((-2, -1), keepdim=True)
+    out = {"gray": torch.zeros_like(s), "unet": s, "unet-x0.7": 0.7 * s}
+    for k in (0.25, 0.5, 0.75, 1.0):
+        out[f"decast{k}"] = s - k * cast
+    return out
+
+
 @torch.no_grad()
-def score(predictor: Predictor, frames: list[np.ndarray]) -> dict[str, float]:
+def score(predictor: Predictor, frames: list[np.ndarray], which: str = "blends") -> dict[str, float]:
     """Frames (H, W, 3) uint8 of one size -> mean PSNR per variant."""
     scores: dict[str, list[float]] = {}
     for i in range(0, len(frames), 4):
@@ -59,9 +70,13 @@ def score(predictor: Predictor, frames: list[np.ndarray]) -> dict[str, float]:
         l_full = rgb_to_l(torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255)
         size = working_shape(*l_full.shape[-2:], predictor.size)
         l_small = F.interpolate(l_full, size=size, mode="bilinear", align_corners=False, antialias=True)
-        a, s = predictor.dense.auto(l_small), predictor.sparse.auto(l_small)
-        f = predictor.dense.auto(l_small.flip(-1)).flip(-1)
-        for name, ab in variants(a, f, s).items():
+        s = predictor.sparse.auto(l_small)
+        if which == "cast":
+            named = cast_variants(s)
+        else:
+            a = predictor.dense.auto(l_small)
+            named = variants(a, predictor.dense.auto(l_small.flip(-1)).flip(-1), s)
+        for name, ab in named.items():
             outs = _recombine(l_full, ab)
             scores.setdefault(name, []).extend(metrics.psnr(o, g) for o, g in zip(outs, chunk, strict=True))
     return {k: float(np.mean(v)) for k, v in scores.items()}
@@ -72,6 +87,7 @@ def main() -> None:
     p.add_argument("--step", type=int, default=3)
     p.add_argument("--photos", type=Path, default=None, help="a folder of colour photos")
     p.add_argument("--photos-only", action="store_true", help="skip the video sequences")
+    p.add_argument("--set", choices=("blends", "cast"), default="blends", help="which variants (above)")
     p.add_argument("--json", required=True)
     args = p.parse_args()
     predictor = Predictor.from_pretrained(device="cpu", size=256)
@@ -80,13 +96,13 @@ def main() -> None:
     groups = [] if args.photos_only else groups
     for split, sources in groups:
         for name, source in sources:
-            res[name] = {"split": split, **score(predictor, list(iter_rgb_frames(source))[1 :: args.step])}
+            res[name] = {"split": split, **score(predictor, list(iter_rgb_frames(source))[1 :: args.step], args.set)}
             print(name, " ".join(f"{k}={v:.2f}" for k, v in res[name].items() if k != "split"), flush=True)
     if args.photos:
         for f in sorted(f for f in args.photos.iterdir() if f.suffix.lower() in IMAGE_EXTS):
             image = read_image(f)
             if not is_grayscale(image):
-                res[f.name] = {"split": "photos", **score(predictor, [image])}
+                res[f.name] = {"split": "photos", **score(predictor, [image], args.set)}
     means = {}
     for split in ("dev", "val", "photos"):
         rows = [r for r in res.values() if r["split"] == split]

@@ -7,11 +7,16 @@ whether weak matches should fall back to muted colour; these variants measure bo
 - ``base``: the committed chain;
 - ``scales``: the reference's cells also at 2x (its descriptors and mean ab per 8 x 8 cell of the reference
   upscaled, so a zoomed-in target finds cells of its size), pooled with the 1x cells;
-- ``gain G``: the refined matched colour (each frame's own, before the propagation) scaled by G;
+- ``gain G``: the refined matched colour (each frame's own, before the propagation) scaled by G; ``gain G
+  confidence``: by 1 + (G - 1) x the calibrated confidence of the match there;
 - ``fallback KIND LO HI``: final = lerp(fallback, refined, clamp((confidence - LO) / (HI - LO), 0, 1)) per pixel,
   the calibrated match confidence; KIND gray (0) or auto (the refiner's automatic colours);
 - ``memory K W S``: a training-free memory of the shot's own coloured frames beside the reference's cells (the last
-  K of every W-th frame's output, its keys scaled by S; ``with_memory``);
+  K of every W-th frame's output, its keys scaled by S; ``with_memory``); ``memory K W S truth``: the same memory
+  holding those frames' true colours (an oracle: the ceiling of any memory of the shot); ``memory K W S trust``:
+  each memory cell trusted as far as its frame's calibrated confidence there;
+- ``placement K T``: the matched colours placed in 4 x 4 sub-cells (models/placement.py: the K best reference cells
+  of each 8 x 8 cell, their 4 x 4 cells weighted by the frozen relu3_1 similarity at temperature T); K 0: none;
 - ``related LO HI``: the chain's fallback to the automatic colours where the reference shows too little of a shot
   (chain/relatedness.py: a stretch's relatedness = the best share so far of a frame's cells that are mutual nearest
   neighbours with the reference's; final = lerp(auto, refined, clamp((relatedness - LO) / (HI - LO), 0, 1)) for the
@@ -80,9 +85,14 @@ def with_scales(scales: list[float]) -> None:
     Matcher.cells = cells
 
 
-def with_gain(gain: float) -> None:
+def with_gain(gain: float, by_confidence: bool = False) -> None:
+    """The refined colour x ``gain``; ``by_confidence``: x (1 + (gain - 1) * the calibrated confidence) per pixel."""
     plain = hint_sources.DenseRefiner.__call__
-    hint_sources.DenseRefiner.__call__ = lambda self, l, ab, conf: gain * plain(self, l, ab, conf)
+
+    def call(self, l, ab, conf):
+        return (1 + (gain - 1) * conf if by_confidence else gain) * plain(self, l, ab, conf)
+
+    hint_sources.DenseRefiner.__call__ = call
 
 
 def refined(hints, l_small, keys, reference, ref_keys=None, ref_values=None):
@@ -97,7 +107,8 @@ def refined(hints, l_small, keys, reference, ref_keys=None, ref_values=None):
 
 
 def with_fallback(kind: str, lo: float, hi: float) -> None:
-    def call(self, l_small, keys, reference, mask, relate=None):
+    def call(self, l_small, frame, reference, mask, relate=None):
+        keys = frame.keys  # the variant matches cells only (no placement in sub-cells)
         ab_match, confidence, final = refined(self, l_small, keys, reference)
         fallback = self.dense.auto(l_small) if kind == "auto" else torch.zeros_like(final)
         return ab_match, torch.lerp(fallback, final, ((confidence - lo) / (hi - lo)).clamp(0, 1))
@@ -112,7 +123,7 @@ def with_relatedness(lo: float, hi: float) -> None:
     def weight(related, cfg):
         return torch.ones_like(related) if lo >= hi else ((related - lo) / (hi - lo)).clamp(0, 1)
 
-    relatedness.fallback_weight = hint_sources.fallback_weight = weight
+    relatedness.fallback_weight = weight
 
 
 def scored(sources: list[str], ref: str | None) -> dict:
@@ -133,24 +144,46 @@ def scored(sources: list[str], ref: str | None) -> dict:
     return res
 
 
-def with_memory(frames: int, every: int, shrink: float) -> None:
+def with_memory(frames: int, every: int, shrink: float, truth: bool = False, trust: bool = False) -> None:
     """A training-free memory of the shot's own coloured frames: every ``every``-th frame's keys (pooled 2 x 2) and
     its output colours (after the propagation) are kept as extra cells beside the reference's, the last ``frames``
     of them; their keys are scaled by ``shrink`` (< 1: a memory cell wins only where it matches clearly better than
-    any reference cell). State per sequence (eval colours one sequence at a time)."""
+    any reference cell). State per sequence (eval colours one sequence at a time). ``truth``: the memory holds the
+    frames' TRUE colours instead (an oracle: the most any memory of those frames could add); ``trust``: a memory cell's
+    logit is raised by log(its frame's calibrated confidence there), so unsure colours are not carried."""
     from vidcolor.chain.matching import cell_means
     from vidcolor.chain.propagation import Propagation
+    from vidcolor.color import rgb_to_lab
+    from vidcolor.evaluate import runner
 
     state: dict = {"ref": None}
     apply = Propagation.apply
+    through = runner._ThroughPlanes.__call__
 
-    def call(self, l_small, keys, reference, mask, relate=None):
+    def seen(self, chunk, reference):
+        state["chunk"] = chunk
+        return through(self, chunk, reference)
+
+    def true_ab(i, size):
+        rgb = torch.from_numpy(state["chunk"][i]).permute(2, 0, 1)[None].float() / 255
+        rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return rgb_to_lab(rgb.clamp(0, 1))[:, 1:]
+
+    def call(self, l_small, frame, reference, mask, relate=None):
+        keys = frame.keys  # the variant matches cells only (no placement in sub-cells)
         if state["ref"] is not reference:
-            state.update(ref=reference, keys=[], values=[], count=0)
+            state.update(ref=reference, keys=[], values=[], conf=[], count=0)
         ref_keys = torch.cat([reference.keys, *state["keys"]], 1)
         ref_values = torch.cat([reference.values, *state["values"]], 1)
-        ab_match, _, final = refined(self, l_small, keys, reference, ref_keys, ref_values)
+        query = keys
+        if trust:  # one more channel: 1 in the query, tau * log(confidence) in a memory key, 0 in a reference key
+            tau = float(self.matcher.head.tau)
+            bias = [torch.zeros(1, reference.keys.shape[1])] + [tau * c.clamp_min(1e-3).log() for c in state["conf"]]
+            ref_keys = torch.cat([ref_keys, torch.cat(bias, 1)], 0)
+            query = torch.cat([keys.float(), torch.ones_like(keys[:, :1]).float()], 1)
+        ab_match, confidence, final = refined(self, l_small, query, reference, ref_keys, ref_values)
         state["pending"] = F.normalize(F.avg_pool2d(keys.float(), 2), dim=1)
+        state["pending_conf"] = F.adaptive_avg_pool2d(confidence.float(), state["pending"].shape[-2:])
         return ab_match, final
 
     def recorded(self, ab, plan):
@@ -161,12 +194,25 @@ def with_memory(frames: int, every: int, shrink: float) -> None:
                 state["count"] += 1
                 if state["count"] % every == 0:
                     state["keys"] = (state["keys"] + [shrink * pending[i].flatten(1)])[-frames:]
-                    ab_cells = cell_means(out[i : i + 1], pending.shape[-2:])[0].flatten(1)
+                    ab = true_ab(i, out.shape[-2:]) if truth else out[i : i + 1]
+                    ab_cells = cell_means(ab, pending.shape[-2:])[0].flatten(1)
                     state["values"] = (state["values"] + [ab_cells])[-frames:]
+                    state["conf"] = (state["conf"] + [state["pending_conf"][i].flatten(1)])[-frames:]
         return out
 
     hint_sources.MatchHints.__call__ = call
     Propagation.apply = recorded
+    if truth:
+        runner._ThroughPlanes.__call__ = seen
+
+
+def with_placement(top: int, tau: float) -> None:
+    """The matched colours placed in 4 x 4 sub-cells (models/placement.py) with ``top`` candidates and temperature
+    ``tau`` instead of the config's; top 0: none (each 8 x 8 cell's colour fills it, the chain before session 16)."""
+    from vidcolor.chain import matching
+    from vidcolor.config import PlacementConfig
+
+    matching.PlacementConfig = lambda: PlacementConfig(top=top, tau=tau)
 
 
 def main() -> None:
@@ -180,13 +226,15 @@ def main() -> None:
     if name == "scales":
         with_scales([float(s) for s in rest[0].split(",")])
     elif name == "gain":
-        with_gain(float(rest[0]))
+        with_gain(float(rest[0]), by_confidence="confidence" in rest[1:])
     elif name == "fallback":
         with_fallback(rest[0], float(rest[1]), float(rest[2]))
     elif name == "related":
         with_relatedness(float(rest[0]), float(rest[1]))
     elif name == "memory":
-        with_memory(int(rest[0]), int(rest[1]), float(rest[2]))
+        with_memory(int(rest[0]), int(rest[1]), float(rest[2]), truth="truth" in rest[3:], trust="trust" in rest[3:])
+    elif name == "placement":
+        with_placement(int(rest[0]), float(rest[1]))
     elif name == "unguarded":
         with_relatedness(1.0, 0.0)
     elif name != "base":

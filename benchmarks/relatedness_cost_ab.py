@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.model_vs_run import setup  # noqa: E402
-from vidcolor.chain import hint_sources, relatedness
+from vidcolor.chain import relatedness
 from vidcolor.evaluate.runner import environment
 from vidcolor.evaluate.stream_bench import in_thread, model_fps
 from vidcolor.io.image import write_image
@@ -53,11 +53,11 @@ def main() -> None:
             for ref, path in refs.items():
                 plan = ReferencePlan((Segment(0, (path,), 0),), ref)
                 for name, weight in (("guarded", GUARDED), ("unguarded", unguarded)):
-                    relatedness.fallback_weight = hint_sources.fallback_weight = weight
+                    relatedness.fallback_weight = weight
                     stage = ModelStage(predictor, plan, fmt, args.batch)
                     fps.setdefault(f"{ref} {name}", []).append(in_thread(model_fps, stage, lumas)[0])
                     print(f"{ref} reference, {name}: {fps[f'{ref} {name}'][-1]:.2f} fps", flush=True)
-    relatedness.fallback_weight = hint_sources.fallback_weight = GUARDED
+    relatedness.fallback_weight = GUARDED
     mean = {k: sum(v) / len(v) for k, v in fps.items()}
     result = {
         "environment": {**environment(predictor.device), "precision": str(predictor.amp_dtype)},

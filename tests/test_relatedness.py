@@ -12,7 +12,7 @@ from conftest import colour_image
 from torch.nn import functional as F
 
 from vidcolor.chain.hint_sources import DenseRefiner, MatchHints
-from vidcolor.chain.matching import Matcher
+from vidcolor.chain.matching import FrameCells, Matcher
 from vidcolor.chain.predictor import Predictor
 from vidcolor.chain.reference import Reference
 from vidcolor.chain.relatedness import Relatedness, fallback_weight, running_best
@@ -54,7 +54,7 @@ def test_best_share_so_far_per_stretch():
     shares = torch.tensor([0.01, 0.05, 0.03, 0.01, 0.02])
     best = running_best(shares, [True, False, False, True, False], None)
     assert best.tolist() == pytest.approx([0.01, 0.05, 0.05, 0.01, 0.02])
-    related = Relatedness(RelatednessConfig(low=0.02, high=0.04))
+    related = Relatedness(RelatednessConfig(low=0.02, high=0.04, place_low=0.0, place_high=0.04))
     assert related.weights(torch.tensor([0.01, 0.03])).tolist() == pytest.approx([0.0, 0.5])
     assert related.weights(torch.tensor([0.02])).tolist() == pytest.approx([0.5])  # the stretch goes on
     assert related.weights(torch.tensor([0.02]), [True]).tolist() == pytest.approx([0.0])  # a new stretch
@@ -78,6 +78,7 @@ def test_the_chain_falls_back_to_automatic_colours_only_where_the_reference_show
     keys = _unit(1, 768, 8, 8)  # 64 cells: a hub reference shares 1/64 < low
     values = torch.randn(2, 64) * 20
     own = Reference(None, keys[0].flatten(1), values)
+    keys = FrameCells(keys)
     other = Reference(None, _hub(64), values)
     auto = dense.auto(l_small)
     _, kept = hints(l_small, keys, own, None)
@@ -86,10 +87,10 @@ def test_the_chain_falls_back_to_automatic_colours_only_where_the_reference_show
     assert (kept - auto).abs().mean() > 1.0
     # in a stretch that the reference did show, a frame it shows nothing of keeps its matched colours
     related = Relatedness()
-    hints(l_small, keys, own, None, lambda s: related.weights(s, [True]))
-    _, later = hints(l_small, keys, other, None, lambda s: related.weights(s, [False]))
+    hints(l_small, keys, own, None, lambda s: related.verdict(s, [True]))
+    _, later = hints(l_small, keys, other, None, lambda s: related.verdict(s, [False]))
     assert (later - auto).abs().mean() > 1.0
-    _, restarted = hints(l_small, keys, other, None, lambda s: related.weights(s, [True]))
+    _, restarted = hints(l_small, keys, other, None, lambda s: related.verdict(s, [True]))
     assert torch.allclose(restarted, auto, atol=1e-5)
 
 
@@ -114,9 +115,10 @@ def test_the_stream_restarts_relatedness_where_its_stretches_start(propagate):
     fmt = PlanarFormat(96, 64, 8, False, 1, 2, 8)
     lumas = _lumas(6)
     stage = ChromaStage(predictor, fmt, propagate=propagate)
-    seen, weights = [], stage.relatedness.weights
-    stage.relatedness.weights = lambda shares, starts: seen.append(list(starts)) or weights(shares, starts)
-    stage.relatedness.config = RelatednessConfig(low=0.1, high=0.25)  # shares 0.13-0.2 here: the state matters
+    seen, verdict = [], stage.relatedness.verdict
+    stage.relatedness.verdict = lambda shares, starts: seen.append(list(starts)) or verdict(shares, starts)
+    # shares 0.13-0.2 here: the state decides both the fallback and the placement
+    stage.relatedness.config = RelatednessConfig(low=0.1, high=0.25, place_low=0.14, place_high=0.2)
     whole = np.concatenate([stage(lumas[:3], reference, restarts=[True, False, False]),
                             stage(lumas[3:], reference, restarts=[True, False, False])])  # fmt: skip
     assert seen == ([[True, False, False]] * 2 if propagate else [[True] * 3] * 2)

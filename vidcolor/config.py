@@ -69,6 +69,17 @@ class MatcherConfig:
 
 
 @dataclass(frozen=True)
+class PlacementConfig:
+    """Where matched colours land inside a cell (models/placement.py): each frame cell's ``top`` best reference
+    cells are the candidates of its four 4 x 4 sub-cells, weighted by the parent match and by the frozen relu3_1
+    similarity at temperature ``tau``; top 0: no placement (the cell's colour fills it). Chosen on the validation
+    split and the dev set together (benchmarks/match_variants_ab.py ``fine``)."""
+
+    top: int = 8
+    tau: float = 0.05
+
+
+@dataclass(frozen=True)
 class GateConfig:
     """Colour gate (models/gate.py) on the refiner's bottleneck: features = its channels (8 x the refiner's width),
     hidden = the gate's own width, max_gain = the largest scale it may give a colour (gain 1 = unchanged)."""
@@ -129,7 +140,14 @@ class RelatednessConfig:
     ``high`` the matched colours are kept, at or below ``low`` the automatic colours replace them, linearly between.
     Measured with the committed head, every 4th frame of the dev set and the validation split: a sequence's own
     first frame 0.036-1.0 per frame (each sequence's best frame at least 0.58), an unrelated landscape at most 0.027,
-    another sequence's first frame 0.021-0.115 (benchmarks/results/match-confidence-own-vs-unrelated.json)."""
+    another sequence's first frame 0.021-0.115 (benchmarks/results/match-confidence-own-vs-unrelated.json).
+    From ``place_low`` to ``place_high`` the reference becomes a view of the shot (its cells show the same things at
+    the same scale: a sequence's best frame shares at least 0.58 with its own first frame, an eval photo pair
+    0.057-0.155 with its reference, benchmarks/results/relatedness-photo-pairs.json) and the matched colours are
+    placed in sub-cells (``PlacementConfig``), linearly between (a ramp, not a step: a share near one threshold
+    must not colour a frame two ways, in bf16 and fp32 say)."""
 
     low: float = 0.02
     high: float = 0.04
+    place_low: float = 0.2
+    place_high: float = 0.5

@@ -99,7 +99,7 @@ class Chain:
             out = {**self.transfer_hints(l_small, reference, mask), **out}  # "auto" stays the automatic row
         if want("match", "exemplar_match") or self.hints == "match":
             out["match"], out["exemplar_match"] = self.match_hints(
-                l_small, self.matcher.keys(l_small), reference, mask, relate
+                l_small, self.matcher.describe(l_small), reference, mask, relate
             )
         out["ab"] = out["paper"] if self.hints == "transfer" else out["exemplar_match"]
         return out

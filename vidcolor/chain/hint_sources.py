@@ -20,8 +20,8 @@ import torch
 from torch.nn import functional as F
 
 from vidcolor.chain.hints import apply_hints
-from vidcolor.chain.matching import Matcher
-from vidcolor.chain.relatedness import fallback_weight, kept
+from vidcolor.chain.matching import FrameCells, Matcher
+from vidcolor.chain.relatedness import Verdict, judge
 from vidcolor.color import denormalize_ab, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab
 from vidcolor.config import RelatednessConfig
 from vidcolor.models import ColorizerNet, TransferNet
@@ -29,7 +29,7 @@ from vidcolor.models.correspond import upsample_cells
 from vidcolor.models.gate import ColourGate
 
 Autocast = Callable[[], object]
-Relate = Callable[[torch.Tensor], torch.Tensor | None]  # shares (N,) -> matched colours' weights (N,) or None: all kept
+Relate = Callable[[torch.Tensor], Verdict]  # shares (N,) -> what the stretch's relatedness decides (relatedness.py)
 
 
 class SparseRefiner:
@@ -87,23 +87,28 @@ class MatchHints:
         self.related = related or RelatednessConfig()
         self.automatic = automatic or dense or sparse
 
-    def __call__(self, l_small, keys, reference, mask, relate: Relate | None = None):
-        """Keys of the frames (N, C, h', w') (``matcher.keys``) matched to the reference's cells -> (matched ab,
-        final ab), both (N, 2, h, w). Where the reference shows too little of the frames the final colours fall
-        back to the automatic ones: ``relate`` maps the frames' mutual-neighbour shares (N,) to the matched colours'
-        weights, None where all are kept (a stretch's state, chain/relatedness.py); without it each frame is judged
-        on its own."""
-        ab_cells, conf_cells, share = self.matcher.warp(keys, reference.keys, reference.values, share=True)
-        ab_match = upsample_cells(ab_cells, l_small)
-        weight = F.interpolate(conf_cells, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
+    def __call__(self, l_small, frame: FrameCells, reference, mask, relate: Relate | None = None):
+        """The frames' cells (``matcher.describe``) matched to the reference's -> (matched ab, final ab), both
+        (N, 2, h, w). The relatedness decides per frame (``relate``: a stretch's state, chain/relatedness.py;
+        without it each frame is judged on its own): where the reference shows too little of the frames the final
+        colours fall back to the automatic ones, and where it is a view of the shot the matched colours are placed
+        in sub-cells (both by weights from the relatedness)."""
+        m = self.matcher.match(frame, reference)
+        verdict = None
+        if m.share is not None:
+            verdict = relate(m.share) if relate is not None else judge(m.share, self.related)[0]
+        placing = verdict.placing if verdict is not None and m.top is not None else None
+        ab_match = None if placing is not None and verdict.placed else upsample_cells(m.ab, l_small)
+        if placing is not None:
+            fine = upsample_cells(self.matcher.place(frame, reference, m), l_small)
+            ab_match = fine if ab_match is None else torch.lerp(ab_match, fine, placing.view(-1, 1, 1, 1))
+        weight = F.interpolate(m.confidence, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
         if self.dense is not None:
             final = self.dense(l_small, ab_match, weight)
         else:
             final = weight * ab_match + (1 - weight) * self.sparse(l_small, ab_match, mask)
-        if share is not None:
-            weights = relate(share) if relate is not None else kept(fallback_weight(share, self.related))
-            if weights is not None:  # most batches need no automatic colours
-                final = torch.lerp(self.automatic.auto(l_small), final, weights.view(-1, 1, 1, 1))
+        if verdict is not None and verdict.weights is not None:  # most batches need no automatic colours
+            final = torch.lerp(self.automatic.auto(l_small), final, verdict.weights.view(-1, 1, 1, 1))
         return ab_match, final
 
 

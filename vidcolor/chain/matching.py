@@ -5,48 +5,109 @@ learned head (models/matcher.py). Frozen: cosine similarity of fixed descriptors
 sigmoid step at similarity 0.6. Learned: learned keys, temperature and a calibrated confidence (the probability
 that the carried colour is within a few Lab units of the truth). Both give the same outputs:
 
-- ``cells(lab)``: a reference's keys (C, P) and values (2, P) (its mean ab per 8 x 8 cell);
-- ``keys(l_small)``: a frame's keys (N, C, h, w) at stride 8;
+- ``cells(lab)``: a reference's keys (C, P) and values (2, P) (its mean ab per 8 x 8 cell); ``reference(lab)`` the
+  same with its sub-cells (``RefCells``);
+- ``keys(l_small)``: a frame's keys (N, C, h, w) at stride 8; ``describe(l_small)`` the same with its sub-cells;
 - ``warp(keys, ref_keys, ref_values)``: matched ab per cell (N, 2, h, w) and confidence (N, 1, h, w) in [0, 1],
-  and on request how much of each frame the reference shows at all (the learned head's mutual-neighbour share).
+  and on request how much of each frame the reference shows at all (the learned head's mutual-neighbour share);
+- ``match(frame, reference)``: the chain's call: the warp, with the colours placed at twice the cells' resolution
+  by the sub-cells (models/placement.py; learned head only, as the share).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch.nn import functional as F
 
 from vidcolor.color import caffe_preprocess, l_to_gray_rgb
+from vidcolor.config import PlacementConfig
 from vidcolor.models.correspond import coarsen, confidence_weight, descriptors, reference_cells, soft_warp
 from vidcolor.models.matcher import MatcherHead
+from vidcolor.models.placement import fine_descriptors, place, reference_sub_cells
 from vidcolor.models.vgg import VGGEncoder
 
 
+class FrameCells(NamedTuple):
+    """A batch of frames for matching: ``keys`` (N, C, h, w) and ``fine`` (N, 256, 2h, 2w) sub-cell descriptors
+    (None: no placement)."""
+
+    keys: torch.Tensor
+    fine: torch.Tensor | None = None
+
+
+class RefCells(NamedTuple):
+    """A reference's cells: ``keys`` (C, P), ``values`` (2, P), and its sub-cells ``fine`` (P, 4, 256) and
+    ``fine_values`` (P, 4, 2) (None: no placement)."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    fine: torch.Tensor | None = None
+    fine_values: torch.Tensor | None = None
+
+
+class Match(NamedTuple):
+    """``ab`` (N, 2, h, w) matched colours per cell, ``confidence`` (N, 1, h, w), ``share`` (N,) or None, ``top``:
+    each cell's best reference cells (similarities, indices), each (N, h * w, k), where the colours can be placed
+    in sub-cells (``Matcher.place``), else None."""
+
+    ab: torch.Tensor
+    confidence: torch.Tensor
+    share: torch.Tensor | None
+    top: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
 class Matcher:
-    def __init__(self, encoder: VGGEncoder, head: MatcherHead | None = None, autocast=None) -> None:
+    def __init__(
+        self,
+        encoder: VGGEncoder,
+        head: MatcherHead | None = None,
+        autocast=None,
+        placement: PlacementConfig | None = None,
+    ) -> None:
         self.encoder, self.head = encoder, head
         self._autocast = autocast or (lambda: torch.autocast("cpu", enabled=False))
+        self.placement = placement or PlacementConfig()
+
+    @property
+    def places(self) -> bool:
+        """Whether colours are placed in sub-cells (the learned head, and a placement configured)."""
+        return self.head is not None and self.placement.top > 0
 
     @property
     def learned(self) -> bool:
         return self.head is not None
 
+    def _descriptors(self, l: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        with self._autocast():
+            feats = self.encoder(caffe_preprocess(l_to_gray_rgb(l)))
+        desc = descriptors(feats)
+        return (desc if self.head is None else self.head(desc)), feats
+
+    def describe(self, l_small: torch.Tensor) -> FrameCells:
+        """(N, 1, h, w) L 0..100 -> its keys (N, C, h/8, w/8) (unit, of its gray version, coarsened past MAX_CELLS)
+        and, where colours are placed, its sub-cell descriptors."""
+        desc, feats = self._descriptors(l_small)
+        keys = coarsen(desc)
+        return FrameCells(keys, fine_descriptors(feats, keys.shape[-2:]) if self.places else None)
+
     def keys(self, l_small: torch.Tensor) -> torch.Tensor:
         """(N, 1, h, w) L 0..100 -> (N, C, h/8, w/8) unit keys of its gray version (coarsened past MAX_CELLS)."""
-        with self._autocast():
-            feats = self.encoder(caffe_preprocess(l_to_gray_rgb(l_small)))
-        desc = descriptors(feats)
-        if self.head is not None:
-            desc = self.head(desc)
-        return coarsen(desc)
+        return coarsen(self._descriptors(l_small)[0])
+
+    def reference(self, lab_ref: torch.Tensor) -> RefCells:
+        """(1, 3, h, w) Lab reference -> its cells, with its sub-cells where colours are placed."""
+        desc, feats = self._descriptors(lab_ref[:, :1])
+        keys, values = reference_cells(desc, lab_ref[:, 1:])
+        if not self.places:
+            return RefCells(keys, values)
+        fine = fine_descriptors(feats, coarsen(desc).shape[-2:])
+        return RefCells(keys, values, *reference_sub_cells(fine, lab_ref[:, 1:]))
 
     def cells(self, lab_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, h, w) Lab reference -> keys (C, P), values (2, P)."""
-        with self._autocast():
-            feats = self.encoder(caffe_preprocess(l_to_gray_rgb(lab_ref[:, :1])))
-        desc = descriptors(feats)
-        if self.head is not None:
-            desc = self.head(desc)
+        desc, _ = self._descriptors(lab_ref[:, :1])
         return reference_cells(desc, lab_ref[:, 1:])
 
     def warp(self, keys: torch.Tensor, ref_keys: torch.Tensor, ref_values: torch.Tensor, share: bool = False):
@@ -61,6 +122,22 @@ class Matcher:
             ab, similarity = soft_warp(keys, ref_keys, ref_values)
             confidence, rest = confidence_weight(similarity), [None]
         return (ab, confidence, rest[0]) if share else (ab, confidence)
+
+    def match(self, frame: FrameCells, reference) -> Match:
+        """A batch of frames against a prepared reference (``chain.reference.Reference``) -> the match, with the
+        candidates for placing its colours in sub-cells where both sides have sub-cells."""
+        if self.head is None or frame.fine is None or getattr(reference, "fine", None) is None:
+            return Match(*self.warp(frame.keys, reference.keys, reference.values, share=True))
+        ab, stats, share, top = self.head.warp(
+            frame.keys, reference.keys[None], reference.values[None], share=True, top=self.placement.top
+        )
+        return Match(ab, self.head.confidence(stats), share, top)
+
+    def place(self, frame: FrameCells, reference, match: Match) -> torch.Tensor:
+        """The match's colours placed in the frames' sub-cells -> (N, 2, 2h, 2w) (models/placement.py)."""
+        sims, parents = match.top
+        tau = self.head.tau.detach()  # a tensor: no wait for the device
+        return place(parents, sims, frame.fine, reference.fine, reference.fine_values, tau, self.placement.tau)
 
 
 def cell_means(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

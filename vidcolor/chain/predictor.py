@@ -178,9 +178,9 @@ class Predictor:
         with self._autocast():
             stats = self.transfer.reference_stats(rgb_ref)
         lab = rgb_to_lab(rgb_ref)
-        keys, values = self.matcher.cells(lab)
+        cells = self.matcher.reference(lab)
         seed = (gray_u8(lab[0, 0].float().cpu().numpy()), lab[0, 1:].float())
-        return Reference(stats.to(dtype=torch.float32), keys, values, name, (seed,))
+        return Reference(stats.to(dtype=torch.float32), cells.keys, cells.values, name, (seed,), *cells[2:])
 
     def _upload(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W[, C]) -> uint8 (N, C, H, W) on the device (a quarter of the float bytes cross the bus);

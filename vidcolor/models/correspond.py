@@ -90,7 +90,8 @@ def confidence_weight(confidence: torch.Tensor, threshold: float = 0.6, softness
 
 
 def upsample_cells(ab_cells: torch.Tensor, l_small: torch.Tensor) -> torch.Tensor:
-    """Matched ab per cell (N, 2, h, w) -> (N, 2, 8h, 8w) at the L's size: bilinear, then edge-aware (a guided
-    filter on L (N, 1, H, W), L 0..100) so colour edges follow the frame's edges."""
+    """Matched ab per cell (N, 2, h, w) (8 x 8 cells, or 4 x 4 sub-cells where placed) -> (N, 2, H, W) at the L's
+    size: bilinear, then edge-aware (a guided filter on L (N, 1, H, W), L 0..100) so colour edges follow the frame's
+    edges."""
     ab = F.interpolate(ab_cells.float(), size=l_small.shape[-2:], mode="bilinear", align_corners=False)
     return guided_filter(l_small.float() / 100.0, ab, 2 * GUIDE_RADIUS + 1, GUIDE_EPS)

@@ -75,20 +75,23 @@ class MatcherHead(nn.Module):
         return torch.sigmoid(logit)[:, None]
 
     def warp(
-        self, keys_t: torch.Tensor, keys_r: torch.Tensor, values: torch.Tensor, share: bool = False
+        self, keys_t: torch.Tensor, keys_r: torch.Tensor, values: torch.Tensor, share: bool = False, top: int = 0
     ) -> tuple[torch.Tensor, ...]:
         """Soft warp with the learned temperature.
 
         keys_t (N, C, h, w), keys_r (N or 1, C, P) reference keys, values (N or 1, 2, P) their ab ->
         ab (N, 2, h, w) and stats (N, 3, h, w) = best similarity, best minus mean similarity, entropy / log P;
-        with ``share`` also each frame's mutual-nearest-neighbour share (N,) (``mutual_share``).
+        with ``share`` also each frame's mutual-nearest-neighbour share (N,) (``mutual_share``); with ``top`` also
+        each frame cell's ``top`` best reference cells: (similarities (N, h*w, top), indices (N, h*w, top)), for
+        the placement of the colours inside the cell (models/placement.py).
         Differentiable (training) and chunked over target cells (inference at large sizes).
         """
         n, c, h, w = keys_t.shape
         q = keys_t.float().flatten(2).transpose(1, 2)  # (N, h*w, C)
         keys_r, values = keys_r.float().expand(n, -1, -1), values.float().expand(n, -1, -1)
         log_p = math.log(max(keys_r.shape[-1], 2))
-        ab_parts, stat_parts, rows = [], [], []
+        ab_parts, stat_parts, rows, tops = [], [], [], []
+        top = min(top, keys_r.shape[-1])
         cols = None  # per reference cell: its best similarity over the frame's cells so far, and which cell
         for start in range(0, h * w, CHUNK):
             sim = q[:, start : start + CHUNK] @ keys_r  # (N, chunk, P)
@@ -100,11 +103,16 @@ class MatcherHead(nn.Module):
             if share:
                 rows.append(best_at)
                 cols = best_columns(sim.detach(), start, cols)
+            if top:
+                tops.append(sim.detach().topk(top, dim=-1))
         ab = torch.cat(ab_parts, 1).transpose(1, 2).reshape(n, 2, h, w)
         stats = torch.cat(stat_parts, 1).transpose(1, 2).reshape(n, 3, h, w)
-        if not share:
-            return ab, stats
-        return ab, stats, mutual_share(torch.cat(rows, 1), cols[1])
+        out = (ab, stats)
+        if share:
+            out += (mutual_share(torch.cat(rows, 1), cols[1]),)
+        if top:
+            out += ((torch.cat([t.values for t in tops], 1), torch.cat([t.indices for t in tops], 1)),)
+        return out
 
 
 def best_columns(sim: torch.Tensor, start: int, cols: tuple | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -215,7 +215,7 @@ class ChromaStage:
         starts = plan.starts if plan is not None else [True] * len(luma)
 
         def relate(shares):
-            return self.relatedness.weights(shares, starts)
+            return self.relatedness.verdict(shares, starts)
 
         return self.predictor.small_ab(self.l_table[luma.long()], reference, hint_seed, temporal, relate)
 
