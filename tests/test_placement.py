@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -144,3 +145,31 @@ def test_the_hint_source_places_the_frames_the_verdict_places():
     assert torch.allclose(half, (none + both) / 2, atol=1e-4)
     cells_only, _ = hints(l_small, FrameCells(keys), ref, None, verdict(1.0, 1.0))  # no sub-cells: no placement
     assert torch.equal(cells_only, none)
+
+
+@torch.no_grad()
+def test_trained_a_view_of_the_shot_is_placed_and_its_colours_come_closer(vgg_path, monkeypatch):
+    """With the trained weights: a frame of a shot coloured from the shot's first frame is placed (the relatedness
+    says it is a view of it) and lands nearer the truth than the cells alone."""
+    from conftest import colour_image
+
+    from vidcolor import weights
+    from vidcolor.chain.predictor import Predictor
+
+    monkeypatch.delenv("VIDCOLOR_TEST_RANDOM_WEIGHTS", raising=False)
+    monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
+    if "matcher" not in weights.read_manifest().get("models", {}):
+        pytest.skip("no learned matcher in weights/")
+    predictor = Predictor.from_pretrained(vgg=str(vgg_path), device="cpu", size=128)
+    first = colour_image(128, 192, seed=2)
+    later = np.roll(first, (3, 5), axis=(0, 1))  # the camera moved
+    calls = []
+    place_of = Matcher.place
+    monkeypatch.setattr(Matcher, "place", lambda self, *a: calls.append(1) or place_of(self, *a))
+    errors = {}
+    for name, cfg in (("cells", PlacementConfig(top=0)), ("placed", PlacementConfig())):
+        predictor.matcher.placement = cfg
+        out = predictor.colorize(later[None], predictor.prepare_reference(first))[0]
+        errors[name] = np.abs(out.astype(int) - later).mean()
+    assert calls == [1]
+    assert errors["placed"] < errors["cells"]
