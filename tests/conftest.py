@@ -26,6 +26,19 @@ def vgg_path() -> Path:
 
 
 @pytest.fixture
+def trained_predictor(monkeypatch, vgg_path):
+    """The committed weights with the learned matcher, working size 128 (skipped where weights/ has no matcher)."""
+    from vidcolor import weights
+    from vidcolor.chain.predictor import Predictor
+
+    monkeypatch.delenv("VIDCOLOR_TEST_RANDOM_WEIGHTS", raising=False)
+    monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
+    if "matcher" not in weights.read_manifest().get("models", {}):
+        pytest.skip("no learned matcher in weights/")
+    return Predictor.from_pretrained(vgg=str(vgg_path), device="cpu", size=128)
+
+
+@pytest.fixture
 def random_weights(monkeypatch, tmp_path):
     """Test-only switch: random-init sub-nets, and an empty weights folder so committed weights are not used."""
     monkeypatch.setenv("VIDCOLOR_TEST_RANDOM_WEIGHTS", "1")

@@ -67,7 +67,7 @@ def test_with_uninformative_sub_cells_placing_is_the_cells_own_match():
 
 def test_the_matcher_places_only_with_the_learned_head_and_a_placement():
     torch.manual_seed(2)
-    feats = {"conv3_1": torch.randn(1, 256, 8, 12)}
+    feats = torch.randn(1, 256, 8, 12)
     assert fine_descriptors(feats, (4, 6)).shape == (1, 256, 8, 12)
     assert fine_descriptors(feats, (2, 3)).norm(dim=1).sub(1).abs().max() < 1e-5  # a coarsened grid: pooled
     fine, ab = reference_sub_cells(fine_descriptors(feats, (4, 6)), torch.randn(1, 2, 32, 48))
@@ -148,19 +148,12 @@ def test_the_hint_source_places_the_frames_the_verdict_places():
 
 
 @torch.no_grad()
-def test_trained_a_view_of_the_shot_is_placed_and_its_colours_come_closer(vgg_path, monkeypatch):
+def test_trained_a_view_of_the_shot_is_placed_and_its_colours_come_closer(trained_predictor, monkeypatch):
     """With the trained weights: a frame of a shot coloured from the shot's first frame is placed (the relatedness
     says it is a view of it) and lands nearer the truth than the cells alone."""
     from conftest import colour_image
 
-    from vidcolor import weights
-    from vidcolor.chain.predictor import Predictor
-
-    monkeypatch.delenv("VIDCOLOR_TEST_RANDOM_WEIGHTS", raising=False)
-    monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
-    if "matcher" not in weights.read_manifest().get("models", {}):
-        pytest.skip("no learned matcher in weights/")
-    predictor = Predictor.from_pretrained(vgg=str(vgg_path), device="cpu", size=128)
+    predictor = trained_predictor
     first = colour_image(128, 192, seed=2)
     later = np.roll(first, (3, 5), axis=(0, 1))  # the camera moved
     calls = []

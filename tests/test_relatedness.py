@@ -55,12 +55,12 @@ def test_best_share_so_far_per_stretch():
     best = running_best(shares, [True, False, False, True, False], None)
     assert best.tolist() == pytest.approx([0.01, 0.05, 0.05, 0.01, 0.02])
     related = Relatedness(RelatednessConfig(low=0.02, high=0.04, place_low=0.0, place_high=0.04))
-    assert related.weights(torch.tensor([0.01, 0.03])).tolist() == pytest.approx([0.0, 0.5])
-    assert related.weights(torch.tensor([0.02])).tolist() == pytest.approx([0.5])  # the stretch goes on
-    assert related.weights(torch.tensor([0.02]), [True]).tolist() == pytest.approx([0.0])  # a new stretch
-    assert related.weights(torch.tensor([0.01, 0.05])).tolist() == pytest.approx([0.0, 1.0])
-    assert related.settled and related.weights(torch.tensor([0.0])) is None  # settled: all kept, unread
-    assert related.weights(torch.tensor([0.0]), [True]).tolist() == [0.0]  # until a stretch starts
+    assert related.verdict(torch.tensor([0.01, 0.03])).weights.tolist() == pytest.approx([0.0, 0.5])
+    assert related.verdict(torch.tensor([0.02])).weights.tolist() == pytest.approx([0.5])  # the stretch goes on
+    assert related.verdict(torch.tensor([0.02]), [True]).weights.tolist() == pytest.approx([0.0])  # a new stretch
+    assert related.verdict(torch.tensor([0.01, 0.05])).weights.tolist() == pytest.approx([0.0, 1.0])
+    assert related.settled and related.verdict(torch.tensor([0.0])).weights is None  # settled: all kept, unread
+    assert related.verdict(torch.tensor([0.0]), [True]).weights.tolist() == [0.0]  # until a stretch starts
     related.restart()
     assert related.best is None and not related.settled
     w = fallback_weight(torch.tensor([-1.0, 0.0, 0.03, 0.5, 1.0]), RelatednessConfig())
@@ -128,14 +128,8 @@ def test_the_stream_restarts_relatedness_where_its_stretches_start(propagate):
 
 
 @torch.no_grad()
-def test_trained_an_unrelated_reference_gives_the_automatic_colours(vgg_path, monkeypatch):
-    from vidcolor import weights
-
-    monkeypatch.delenv("VIDCOLOR_TEST_RANDOM_WEIGHTS", raising=False)
-    monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
-    if "matcher" not in weights.read_manifest().get("models", {}):
-        pytest.skip("no learned matcher in weights/")
-    predictor = Predictor.from_pretrained(vgg=str(vgg_path), device="cpu", size=128)
+def test_trained_an_unrelated_reference_gives_the_automatic_colours(trained_predictor):
+    predictor = trained_predictor
     scene = colour_image(128, 192, seed=2)
     flat = np.full((128, 192, 3), (40, 120, 200), np.uint8)  # shows nothing of the scene
     auto = predictor.colorize(scene[None])

@@ -7,7 +7,7 @@ that the carried colour is within a few Lab units of the truth). Both give the s
 
 - ``cells(lab)``: a reference's keys (C, P) and values (2, P) (its mean ab per 8 x 8 cell); ``reference(lab)`` the
   same with its sub-cells (``RefCells``);
-- ``keys(l_small)``: a frame's keys (N, C, h, w) at stride 8; ``describe(l_small)`` the same with its sub-cells;
+- ``keys(l_small)``: a frame's keys (N, C, h, w) at stride 8; ``describe(l_small)`` the same with its relu3_1 features;
 - ``warp(keys, ref_keys, ref_values)``: matched ab per cell (N, 2, h, w) and confidence (N, 1, h, w) in [0, 1],
   and on request how much of each frame the reference shows at all (the learned head's mutual-neighbour share);
 - ``match(frame, reference)``: the chain's call: the warp, with the colours placed at twice the cells' resolution
@@ -25,13 +25,13 @@ from vidcolor.color import caffe_preprocess, l_to_gray_rgb
 from vidcolor.config import PlacementConfig
 from vidcolor.models.correspond import coarsen, confidence_weight, descriptors, reference_cells, soft_warp
 from vidcolor.models.matcher import MatcherHead
-from vidcolor.models.placement import fine_descriptors, place, reference_sub_cells
+from vidcolor.models.placement import FINE_LAYER, fine_descriptors, place, reference_sub_cells
 from vidcolor.models.vgg import VGGEncoder
 
 
 class FrameCells(NamedTuple):
-    """A batch of frames for matching: ``keys`` (N, C, h, w) and ``fine`` (N, 256, 2h, 2w) sub-cell descriptors
-    (None: no placement)."""
+    """A batch of frames for matching: ``keys`` (N, C, h, w) and ``fine`` their relu3_1 features (N, 256, H/4, W/4),
+    made into sub-cell descriptors only where colours are placed (``Matcher.place``); None: no placement."""
 
     keys: torch.Tensor
     fine: torch.Tensor | None = None
@@ -90,7 +90,7 @@ class Matcher:
         and, where colours are placed, its sub-cell descriptors."""
         desc, feats = self._descriptors(l_small)
         keys = coarsen(desc)
-        return FrameCells(keys, fine_descriptors(feats, keys.shape[-2:]) if self.places else None)
+        return FrameCells(keys, feats[FINE_LAYER] if self.places else None)
 
     def keys(self, l_small: torch.Tensor) -> torch.Tensor:
         """(N, 1, h, w) L 0..100 -> (N, C, h/8, w/8) unit keys of its gray version (coarsened past MAX_CELLS)."""
@@ -102,7 +102,7 @@ class Matcher:
         keys, values = reference_cells(desc, lab_ref[:, 1:])
         if not self.places:
             return RefCells(keys, values)
-        fine = fine_descriptors(feats, coarsen(desc).shape[-2:])
+        fine = fine_descriptors(feats[FINE_LAYER], coarsen(desc).shape[-2:])
         return RefCells(keys, values, *reference_sub_cells(fine, lab_ref[:, 1:]))
 
     def cells(self, lab_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,7 +137,8 @@ class Matcher:
         """The match's colours placed in the frames' sub-cells -> (N, 2, 2h, 2w) (models/placement.py)."""
         sims, parents = match.top
         tau = self.head.tau.detach()  # a tensor: no wait for the device
-        return place(parents, sims, frame.fine, reference.fine, reference.fine_values, tau, self.placement.tau)
+        fine = fine_descriptors(frame.fine, frame.keys.shape[-2:])  # only for frames that are placed
+        return place(parents, sims, fine, reference.fine, reference.fine_values, tau, self.placement.tau)
 
 
 def cell_means(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

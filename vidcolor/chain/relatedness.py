@@ -100,7 +100,3 @@ class Relatedness:
         if verdict.weights is not None:
             self.fallbacks += int((verdict.weights < 1).sum())
         return verdict
-
-    def weights(self, shares: torch.Tensor, starts: Sequence[bool] | None = None) -> torch.Tensor | None:
-        """The verdict's weights: the matched colours' (N,), or None where every frame keeps them."""
-        return self.verdict(shares, starts).weights

@@ -23,11 +23,11 @@ FINE_LAYER = "conv3_1"
 FINE_CHANNELS = 256
 
 
-def fine_descriptors(feats: dict[str, torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
-    """VGG features by layer name and the match's cell grid (h, w) -> (N, 256, 2h, 2w) unit descriptors of the
-    sub-cells: relu3_1 (stride 4) centred and normalised per position, pooled to twice the grid (exact at stride 8;
-    a coarsened grid's sub-cells are its cells' quarters), normalised again."""
-    f = feats[FINE_LAYER].float()
+def fine_descriptors(relu3: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """relu3_1 features (N, 256, H/4, W/4) (the VGG encoder's ``FINE_LAYER``) and the match's cell grid (h, w) ->
+    (N, 256, 2h, 2w) unit descriptors of the sub-cells: centred and normalised per position, pooled to twice the grid
+    (exact at stride 8; a coarsened grid's sub-cells are its cells' quarters), normalised again."""
+    f = relu3.float()
     f = F.normalize(f - f.mean(dim=1, keepdim=True), dim=1)
     size = (2 * grid[0], 2 * grid[1])
     if tuple(f.shape[-2:]) != size:
