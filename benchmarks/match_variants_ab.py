@@ -17,6 +17,8 @@ whether weak matches should fall back to muted colour; these variants measure bo
   each memory cell trusted as far as its frame's calibrated confidence there;
 - ``placement K T``: the matched colours placed in 4 x 4 sub-cells (models/placement.py: the K best reference cells
   of each 8 x 8 cell, their 4 x 4 cells weighted by the frozen relu3_1 similarity at temperature T); K 0: none;
+- ``fine-head CKPT``: the learned placement (models/placement.py ``PlacementHead``) from a checkpoint of
+  training/train_placement.py; ``fine-head none``: the frozen placement even where a trained one is committed;
 - ``related LO HI``: the chain's fallback to the automatic colours where the reference shows too little of a shot
   (chain/relatedness.py: a stretch's relatedness = the best share so far of a frame's cells that are mutual nearest
   neighbours with the reference's; final = lerp(auto, refined, clamp((relatedness - LO) / (HI - LO), 0, 1)) for the
@@ -215,6 +217,27 @@ def with_placement(top: int, tau: float) -> None:
     matching.PlacementConfig = lambda: PlacementConfig(top=top, tau=tau)
 
 
+def with_fine_head(path: str) -> None:
+    """The networks' learned placement from ``path`` (a train_placement checkpoint), or none (``path`` "none")."""
+    import dataclasses
+
+    from vidcolor.chain import predictor
+    from vidcolor.config import PlacementConfig
+    from vidcolor.models.placement import PlacementHead
+
+    plain = predictor.load_networks
+
+    def load(*a, **k):
+        head = None
+        if path != "none":
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+            head = PlacementHead(PlacementConfig(top=ckpt["args"]["top"], hidden=ckpt["args"]["hidden"]))
+            head.load_state_dict(ckpt["head"])
+        return dataclasses.replace(plain(*a, **k), placement=head)
+
+    predictor.load_networks = load
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("variant", nargs="+", help="a variant and its arguments (above)")
@@ -235,6 +258,8 @@ def main() -> None:
         with_memory(int(rest[0]), int(rest[1]), float(rest[2]), truth="truth" in rest[3:], trust="trust" in rest[3:])
     elif name == "placement":
         with_placement(int(rest[0]), float(rest[1]))
+    elif name == "fine-head":
+        with_fine_head(rest[0])
     elif name == "unguarded":
         with_relatedness(1.0, 0.0)
     elif name != "base":

@@ -1,8 +1,9 @@
 """What placing matched colours in 4 x 4 sub-cells (models/placement.py) costs `run`'s model stage on this machine,
-interleaved (this machine's speed drifts by 10 % within minutes): the stage with the committed placement against
-the stage with none (``PlacementConfig(top=0)``: each 8 x 8 cell's colour fills it), the clip's first frame as the
-reference. Issue 26's floor: the default chain's CPU time per frame at most 1.25 x what it was. Default settings
-(working size 256, batch 4 on the CPU).
+interleaved (this machine's speed drifts by 10 % within minutes): the stage with the committed placement (its
+learned head where weights/ has one), with the frozen placement (session 16: no head), and with none
+(``PlacementConfig(top=0)``: each 8 x 8 cell's colour fills it), the clip's first frame as the reference. Issue
+26's floor: the default chain's CPU time per frame at most 1.25 x what it was. Default settings (working size 256,
+batch 4 on the CPU).
 
     python benchmarks/placement_cost_ab.py ../shared/data/eval/videos/bunny-aac.mp4 --frames 96 --repeats 3 \
         --json out.json
@@ -26,7 +27,11 @@ from vidcolor.io.image import write_image
 from vidcolor.shots.refs import ReferencePlan, Segment
 from vidcolor.stream.model_stage import ModelStage
 
-VARIANTS = {"placed": PlacementConfig(), "cells only": PlacementConfig(top=0)}
+VARIANTS = {  # name -> (placement, whether the learned head is kept)
+    "placed": (PlacementConfig(), True),
+    "placed, frozen descriptors": (PlacementConfig(), False),
+    "cells only": (PlacementConfig(top=0), False),
+}
 
 
 def main() -> None:
@@ -39,12 +44,14 @@ def main() -> None:
     args = parser.parse_args()
     predictor, _, fmt, lumas, first_rgb = setup(args.clip, args.frames)
     fps: dict[str, list[float]] = {}
+    head = predictor.matcher.fine_head
     with tempfile.TemporaryDirectory() as tmp:
         write_image(Path(tmp) / "ref.png", first_rgb)
         plan = ReferencePlan((Segment(0, (Path(tmp) / "ref.png",), 0),), "own")
         for _ in range(args.repeats):
-            for name, placement in VARIANTS.items():
+            for name, (placement, learned) in VARIANTS.items():
                 predictor.matcher.placement = placement
+                predictor.matcher.fine_head = head if learned else None
                 stage = ModelStage(predictor, plan, fmt, args.batch)
                 fps.setdefault(name, []).append(in_thread(model_fps, stage, lumas)[0])
                 print(f"{name}: {fps[name][-1]:.2f} fps", flush=True)
@@ -52,9 +59,10 @@ def main() -> None:
     result = {
         "environment": {**environment(predictor.device), "precision": str(predictor.amp_dtype)},
         "clip": f"{args.clip.name}, {len(lumas)} frames {fmt.width}x{fmt.height}",
-        "settings": f"size {predictor.size}, batch {args.batch}, {VARIANTS['placed']}",
+        "settings": f"size {predictor.size}, batch {args.batch}, {VARIANTS['placed'][0]}, head {head is not None}",
         "model_stage_fps": fps,
         "time_per_frame_placed_vs_cells_only": mean["cells only"] / mean["placed"],
+        "time_per_frame_placed_vs_frozen_descriptors": mean["placed, frozen descriptors"] / mean["placed"],
     }
     args.json.write_text(json.dumps(result, indent=2) + "\n")
 

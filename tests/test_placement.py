@@ -16,7 +16,14 @@ from vidcolor.chain.relatedness import Relatedness, Verdict, judge
 from vidcolor.config import ColorizerConfig, PlacementConfig, RelatednessConfig
 from vidcolor.models import ColorizerNet, ReferenceStats
 from vidcolor.models.matcher import MatcherHead
-from vidcolor.models.placement import fine_descriptors, from_sub_cells, place, reference_sub_cells, sub_cells
+from vidcolor.models.placement import (
+    PlacementHead,
+    fine_descriptors,
+    from_sub_cells,
+    place,
+    reference_sub_cells,
+    sub_cells,
+)
 
 
 def _unit(*shape: int) -> torch.Tensor:
@@ -103,6 +110,30 @@ def test_match_offers_placement_where_both_sides_have_sub_cells():
     assert Reference.combine([placed_ref, plain]).fine is None
 
 
+@torch.no_grad()
+def test_the_learned_placement_starts_as_the_frozen_one_and_the_matcher_uses_it():
+    torch.manual_seed(5)
+    keys, feats = _unit(1, 768, 4, 6), torch.randn(1, 256, 8, 12).relu()
+    ref_feats = torch.randn(1, 256, 8, 12).relu()
+    ref_fine, ref_sub = reference_sub_cells(fine_descriptors(ref_feats, (4, 6)), torch.randn(1, 2, 32, 48) * 25)
+    pairs = tuple((torch.rand(1, 4, 1, 1), torch.rand(1, 4, 1, 1) + 0.1) for _ in "ab")
+    ref = Reference(ReferenceStats(pairs, pairs), keys[0].flatten(1), ref_sub.mean(1).T, fine=ref_fine,
+                    fine_values=ref_sub)  # fmt: skip
+    frame = FrameCells(keys, feats)
+    frozen, untrained = (
+        Matcher(None, MatcherHead().eval()),
+        Matcher(None, MatcherHead().eval(), fine_head=PlacementHead()),
+    )
+    m = frozen.match(frame, ref)
+    assert torch.allclose(untrained.place(frame, ref, m), frozen.place(frame, ref, m), atol=1e-4)
+    head = PlacementHead(PlacementConfig(hidden=8)).eval()
+    torch.nn.init.normal_(head.body[4].weight, std=0.5)
+    learned = Matcher(None, MatcherHead().eval(), fine_head=head)
+    out = head(fine_descriptors(feats, (4, 6)))
+    assert out.shape == (1, 256, 8, 12) and torch.allclose(out.norm(dim=1), torch.ones(1, 8, 12), atol=1e-4)
+    assert (learned.place(frame, ref, m) - frozen.place(frame, ref, m)).abs().mean() > 0.1
+
+
 def test_the_relatedness_places_a_stretch_once_its_reference_is_a_view_of_it():
     cfg = RelatednessConfig(low=0.02, high=0.04, place_low=0.2, place_high=0.5)
     verdict, settled = judge(torch.tensor([0.1, 0.6, 0.35]), cfg)
@@ -154,6 +185,10 @@ def test_trained_a_view_of_the_shot_is_placed_and_its_colours_come_closer(traine
     from conftest import colour_image
 
     predictor = trained_predictor
+    from vidcolor import weights
+
+    if weights.has_trained("placement"):  # the committed learned placement is taken
+        assert isinstance(predictor.matcher.fine_head, PlacementHead)
     first = colour_image(128, 192, seed=2)
     later = np.roll(first, (3, 5), axis=(0, 1))  # the camera moved
     calls = []

@@ -1,6 +1,7 @@
 """The real-motion training's parts: the feature store, the pair sampler, the validation split (issue 26)."""
 
 import argparse
+import dataclasses
 import random
 from pathlib import Path
 
@@ -169,3 +170,49 @@ def test_the_unet_continues_from_the_store_and_exports_with_its_provenance(tmp_p
     assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [0, 1, 2]
     resumed = train_colorizer_real.main([*common, "--steps", "3", "--resume"])
     assert resumed["steps"] == 3
+
+
+def test_store_keeps_sub_cell_descriptors_for_the_placement_and_older_stores_stay_current(tmp_path):
+    vgg = _vgg()
+    plain = Fingerprint(vgg_hash(vgg), 32, "1:2", "fp32")
+    store = store_frames(tmp_path / "fine", _frames(3), (32, 48), vgg, dataclasses.replace(plain, fine=True))
+    assert store.fine.shape == (3, 256, 8, 12) and store.fine.dtype == np.float16
+    assert np.allclose(np.linalg.norm(store.fine[0].astype(np.float32), axis=0), 1.0, atol=1e-2)
+    assert store.frame(1)["fine"].shape == (256, 8, 12)
+    assert not is_current(tmp_path / "fine", plain)  # a store without them is rebuilt, and the other way round
+    store_frames(tmp_path / "plain", _frames(2), (32, 48), vgg, plain)
+    assert "fine" not in Store(tmp_path / "plain").meta["fingerprint"] and Store(tmp_path / "plain").fine is None
+
+
+def test_the_placement_trains_from_the_store_only_on_training_sequences_and_exports(tmp_path, monkeypatch):
+    import json
+
+    from training import train_placement
+    from vidcolor import weights
+
+    monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
+    if not weights.has_trained("matcher"):
+        pytest.skip("no committed matcher head")
+    for name in ("bear", "boat", "car-turn"):
+        fp = Fingerprint("x", 64, "", "fp32", fine=True)
+        store_frames(tmp_path / "video" / name, _frames(5, 64, 64), (64, 64), _vgg(), fp)
+    train, val, _ = train_real.open_stores(tmp_path)
+    args = train_placement.parse_args(["--batch", "3"])
+    for step in range(10):
+        name, r, ts = train_placement.sample_plan(step, 0, train, args)
+        assert name in train and len(ts) == 3 and r not in ts
+    assert train_placement.sample_plan(3, 0, train, args) == train_placement.sample_plan(3, 0, train, args)
+    out, folder = tmp_path / "run", tmp_path / "weights"
+    common = ["--store", str(tmp_path), "--out", str(out), "--batch", "2", "--hidden", "8", "--val-every", "2"]
+    train_placement.main([*common, "--steps", "2", "--lr", "1e-2", "--export", str(folder)])
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [0, 1, 2]
+    assert log[0]["val_rmse_learned"] == pytest.approx(log[0]["val_rmse_frozen"], rel=1e-4)  # untrained = frozen
+    entry = json.loads((folder / "manifest.json").read_text())["models"]["placement"]
+    assert entry["training"]["steps"] == 2 and "CC BY-NC 4.0" in entry["training"]["licence"]
+    assert entry["training"]["validation_sequences"] == list(train_real.VAL_SEQUENCES)
+    state, _ = weights.load_trained("placement", folder)
+    assert state["body.4.weight"].abs().sum() > 0  # it moved from its zero start
+    assert train_placement.main([*common, "--steps", "3", "--resume"])["step"] == 3
+    refined = ["--store", str(tmp_path), "--out", str(tmp_path / "refined"), "--batch", "2", "--hidden", "8"]
+    assert train_placement.main([*refined, "--loss", "refined", "--steps", "1"])["step"] == 1  # through the refiner

@@ -66,7 +66,7 @@ def main(argv=None) -> None:
     vhash = vgg_hash(vgg)
     out = Path(args.out)
     for video in args.videos:
-        fp = Fingerprint(vhash, args.size, file_stamp(video), args.precision)
+        fp = Fingerprint(vhash, args.size, file_stamp(video), args.precision, fine=True)  # placement trains on it
         folder = out / "video" / Path(video).stem
         if is_current(folder, fp):
             continue

@@ -9,6 +9,9 @@ Layout (one folder per source, in an ignored folder such as ``runs/store``)::
     <name>/desc.npy     (N, 768, h, w) float16  unit descriptors of the GRAY frame (``correspond.descriptors``)
     <name>/l.npy        (N, 1, H, W) float16    L in 0..100 at working size (H = 8h, W = 8w)
     <name>/ab.npy       (N, 2, H, W) float16    ab in Lab units at working size
+    <name>/fine.npy     (N, 256, 2h, 2w) float16 the frozen sub-cell descriptors (``placement.fine_descriptors`` of
+                        relu3_1 at stride 4), for stores built with ``fine`` (videos: the learned placement trains
+                        from them)
 
 Videos are stored frame by frame at the working size ``run`` would use (``working_shape``: short side ``size``,
 multiples of 8), frames resized as the predictor resizes them. Photo pairs (two views of one photo,
@@ -16,9 +19,9 @@ training/pairs.py, one kept augmentation per photo) are stored as two sources, `
 ``<name>-reference`` with the same frame index, plus ``visible.npy`` (N, h, w) in the target's folder.
 
 The fingerprint (VGG weights' tensor hash, size, source file size and modification time, the store's version, the
-precision the trunk ran at) is checked on open: a store made from other weights or settings is rebuilt, never
-silently reused. Files are written under a temporary name and renamed, so an interrupted build leaves no store
-that looks complete.
+precision the trunk ran at, whether it holds the sub-cell descriptors) is checked on open: a store made from other
+weights or settings is rebuilt, never silently reused. Files are written under a temporary name and renamed, so an
+interrupted build leaves no store that looks complete.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from torch.nn import functional as F
 
 from vidcolor.color import caffe_preprocess, l_to_gray_rgb, rgb_to_lab
 from vidcolor.models.correspond import descriptors
+from vidcolor.models.placement import FINE_LAYER, fine_descriptors
 from vidcolor.models.vgg import VGGEncoder
 
 VERSION = 1
@@ -48,6 +52,12 @@ class Fingerprint:
     source: str  # "<file size>:<mtime ns>" of each source file, joined
     precision: str  # "bf16" or "fp32": the trunk's autocast while storing
     version: int = VERSION
+    fine: bool = False  # the sub-cell descriptors too (fine.npy)
+
+    def record(self) -> dict:
+        """What meta.json keeps: the fields, less those still at a default added after version 1 (so stores made
+        before them stay current)."""
+        return {k: v for k, v in asdict(self).items() if k != "fine" or v}
 
 
 def vgg_hash(vgg: VGGEncoder) -> str:
@@ -72,19 +82,20 @@ class Store:
         self.desc = np.load(self.folder / "desc.npy", mmap_mode="r")
         self.l = np.load(self.folder / "l.npy", mmap_mode="r")
         self.ab = np.load(self.folder / "ab.npy", mmap_mode="r")
-        vis = self.folder / "visible.npy"
+        vis, fine = self.folder / "visible.npy", self.folder / "fine.npy"
         self.visible = np.load(vis, mmap_mode="r") if vis.is_file() else None
+        self.fine = np.load(fine, mmap_mode="r") if fine.is_file() else None
 
     def __len__(self) -> int:
         return len(self.desc)
 
     def frame(self, i: int) -> dict[str, torch.Tensor]:
-        """Frame ``i`` as float32 tensors: desc (768, h, w), l (1, H, W), ab (2, H, W)."""
-        return {
-            "desc": torch.from_numpy(np.array(self.desc[i], dtype=np.float32)),
-            "l": torch.from_numpy(np.array(self.l[i], dtype=np.float32)),
-            "ab": torch.from_numpy(np.array(self.ab[i], dtype=np.float32)),
-        }
+        """Frame ``i`` as float32 tensors: desc (768, h, w), l (1, H, W), ab (2, H, W), and fine (256, 2h, 2w) where
+        stored."""
+        arrays = {"desc": self.desc, "l": self.l, "ab": self.ab}
+        if self.fine is not None:
+            arrays["fine"] = self.fine
+        return {k: torch.from_numpy(np.array(a[i], dtype=np.float32)) for k, a in arrays.items()}
 
 
 def is_current(folder: Path, fingerprint: Fingerprint) -> bool:
@@ -92,18 +103,22 @@ def is_current(folder: Path, fingerprint: Fingerprint) -> bool:
     if not meta.is_file():
         return False
     try:
-        return json.loads(meta.read_text()).get("fingerprint") == asdict(fingerprint)
+        return json.loads(meta.read_text()).get("fingerprint") == fingerprint.record()
     except (OSError, ValueError):
         return False
 
 
 @torch.no_grad()
-def gray_descriptors(vgg: VGGEncoder, l: torch.Tensor, bf16: bool) -> torch.Tensor:
-    """(B, 1, H, W) L 0..100 -> (B, 768, H/8, W/8) frozen unit descriptors of the gray image (float32)."""
+def gray_descriptors(vgg: VGGEncoder, l: torch.Tensor, bf16: bool, fine: bool = False):
+    """(B, 1, H, W) L 0..100 -> (B, 768, H/8, W/8) frozen unit descriptors of the gray image (float32); with
+    ``fine`` also its sub-cell descriptors (B, 256, H/4, W/4) (as the chain's ``Matcher`` makes them)."""
     x = caffe_preprocess(l_to_gray_rgb(l)).contiguous(memory_format=torch.channels_last)
     with torch.autocast(l.device.type, dtype=torch.bfloat16, enabled=bf16):
         feats = vgg(x)
-    return descriptors(feats)
+    desc = descriptors(feats)
+    if not fine:
+        return desc
+    return desc, fine_descriptors(feats[FINE_LAYER], desc.shape[-2:]).contiguous()
 
 
 def resize_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
@@ -137,12 +152,16 @@ def store_frames(
     (the file they came from) is recorded in meta.json."""
     bf16 = fingerprint.precision == "bf16"
     device = next(vgg.parameters()).device
-    descs, ls, abs_ = [], [], []
+    descs, ls, abs_, fines = [], [], [], []
     pending: list[torch.Tensor] = []
 
     def flush() -> None:
         lab = rgb_to_lab(torch.cat(pending).to(device))
-        descs.append(gray_descriptors(vgg, lab[:, :1], bf16).half().cpu().numpy())
+        desc = gray_descriptors(vgg, lab[:, :1], bf16, fine=fingerprint.fine)
+        if fingerprint.fine:
+            desc, fine = desc
+            fines.append(fine.half().cpu().numpy())
+        descs.append(desc.half().cpu().numpy())
         ls.append(lab[:, :1].half().cpu().numpy())
         abs_.append(lab[:, 1:].half().cpu().numpy())
         pending.clear()
@@ -156,7 +175,9 @@ def store_frames(
     if not descs:
         raise ValueError(f"{folder.name}: no frames to store")
     arrays = {"desc": np.concatenate(descs), "l": np.concatenate(ls), "ab": np.concatenate(abs_)}
-    meta = {"fingerprint": asdict(fingerprint), "frames": len(arrays["desc"]), "shape": list(shape), "source": source}
+    if fines:
+        arrays["fine"] = np.concatenate(fines)
+    meta = {"fingerprint": fingerprint.record(), "frames": len(arrays["desc"]), "shape": list(shape), "source": source}
     _write(folder, arrays, meta)
     return Store(folder)
 
@@ -191,6 +212,6 @@ def store_pairs(folder: Path, pairs, vgg: VGGEncoder, fingerprint: Fingerprint, 
         if side == "target":
             arrays["visible"] = np.stack(visible)
         sub = folder.with_name(f"{folder.name}-{side}")
-        _write(sub, arrays, {"fingerprint": asdict(fingerprint), "frames": len(visible), "pairs": True})
+        _write(sub, arrays, {"fingerprint": fingerprint.record(), "frames": len(visible), "pairs": True})
         out.append(Store(sub))
     return out[0], out[1]

@@ -77,6 +77,14 @@ class PlacementConfig:
 
     top: int = 8
     tau: float = 0.05
+    hidden: int = 64  # the learned head's width (models/placement.py PlacementHead)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PlacementConfig:
+        return _from_dict(cls, d)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from vidcolor.errors import VidcolorError
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
+from vidcolor.models.placement import PlacementHead
 
 if TYPE_CHECKING:
     from vidcolor.chain.reference import Reference
@@ -39,6 +40,7 @@ class Chain:
         hint_density: float,
         hint_patch: int,
         device: torch.device,
+        placement: PlacementHead | None = None,
     ) -> None:
         self.hints, self.hint_density, self.device = hints, hint_density, device
         self.has_transfer, self.has_colorizer = transfer is not None, colorizer is not None
@@ -53,7 +55,7 @@ class Chain:
         self.automatic = self.dense if use_dense else self.sparse
         self.matcher = self.match_hints = self.transfer_hints = None
         if transfer is not None:
-            self.matcher = Matcher(transfer.encoder, head, autocast)
+            self.matcher = Matcher(transfer.encoder, head, autocast, fine_head=placement)
             self.match_hints = MatchHints(self.matcher, self.sparse, self.dense, automatic=self.automatic)
             if self.sparse is not None:
                 self.transfer_hints = TransferHints(transfer, self.sparse, autocast)

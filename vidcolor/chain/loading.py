@@ -1,8 +1,9 @@
 """Building the networks a Predictor runs from the project's weight files (weights.py finds and verifies them).
 
 VGG19 through ``weights.resolve_vgg``; the decoder, the colorizer chosen for the device, and, when the manifest
-has them and ``matcher="learned"``, the learned matching head, the refiner and its colour gate. Untrained networks
-are refused unless the test-only switch ``VIDCOLOR_TEST_RANDOM_WEIGHTS=1`` asks for random-init ones.
+has them and ``matcher="learned"``, the learned matching head, its learned placement, the refiner and its colour
+gate. Untrained networks are refused unless the test-only switch ``VIDCOLOR_TEST_RANDOM_WEIGHTS=1`` asks for
+random-init ones.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from dataclasses import dataclass
 import torch
 
 from vidcolor import weights
-from vidcolor.config import ColorizerConfig, GateConfig, MatcherConfig, TransferConfig
+from vidcolor.config import ColorizerConfig, GateConfig, MatcherConfig, PlacementConfig, TransferConfig
 from vidcolor.errors import VidcolorError, WeightsError
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
+from vidcolor.models.placement import PlacementHead
 
 RANDOM_WEIGHTS_ENV = "VIDCOLOR_TEST_RANDOM_WEIGHTS"  # test-only switch: random-init sub-nets when untrained
 MATCHERS = ("learned", "frozen")
 REFINER = "refiner-small"
 GATE = "gate"
+PLACEMENT = "placement"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Networks:
     head: MatcherHead | None
     refiner: ColorizerNet | None
     gate: ColourGate | None = None
+    placement: PlacementHead | None = None
 
 
 def load_networks(
@@ -52,12 +56,15 @@ def load_networks(
         transfer.encoder.load_caffe_state_dict(weights.load_vgg_state(vgg_path))
     learned = matcher == "learned" and weights.has_trained("matcher")
     head = _load_or_random("matcher", MatcherHead, MatcherConfig, False) if learned and need_transfer else None
+    placement = None
+    if head is not None and weights.has_trained(PLACEMENT):
+        placement = _load_or_random(PLACEMENT, PlacementHead, PlacementConfig, False)
     refiner = gate = None
     if learned and need_colorizer and weights.has_trained(REFINER):
         refiner = _load_or_random(REFINER, ColorizerNet, ColorizerConfig, False)
         if weights.has_trained(GATE):
             gate = _load_or_random(GATE, ColourGate, GateConfig, False)
-    return Networks(transfer, colorizer, head, refiner, gate)
+    return Networks(transfer, colorizer, head, refiner, gate, placement)
 
 
 def _load_or_random(name, model_cls, cfg_cls, allow_random: bool, attr: str | None = None):

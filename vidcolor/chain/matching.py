@@ -11,7 +11,8 @@ that the carried colour is within a few Lab units of the truth). Both give the s
 - ``warp(keys, ref_keys, ref_values)``: matched ab per cell (N, 2, h, w) and confidence (N, 1, h, w) in [0, 1],
   and on request how much of each frame the reference shows at all (the learned head's mutual-neighbour share);
 - ``match(frame, reference)``: the chain's call: the warp, with the colours placed at twice the cells' resolution
-  by the sub-cells (models/placement.py; learned head only, as the share).
+  by the sub-cells (models/placement.py; learned head only, as the share; their descriptors through the learned
+  placement head where weights/ has one).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from vidcolor.color import caffe_preprocess, l_to_gray_rgb
 from vidcolor.config import PlacementConfig
 from vidcolor.models.correspond import coarsen, confidence_weight, descriptors, reference_cells, soft_warp
 from vidcolor.models.matcher import MatcherHead
-from vidcolor.models.placement import FINE_LAYER, fine_descriptors, place, reference_sub_cells
+from vidcolor.models.placement import FINE_LAYER, PlacementHead, fine_descriptors, place, reference_sub_cells
 from vidcolor.models.vgg import VGGEncoder
 
 
@@ -65,8 +66,11 @@ class Matcher:
         head: MatcherHead | None = None,
         autocast=None,
         placement: PlacementConfig | None = None,
+        fine_head: PlacementHead | None = None,
     ) -> None:
-        self.encoder, self.head = encoder, head
+        """``fine_head``: the learned sub-cell descriptors and placement temperatures (models/placement.py); without
+        it the frozen relu3_1 descriptors at ``placement.tau``."""
+        self.encoder, self.head, self.fine_head = encoder, head, fine_head
         self._autocast = autocast or (lambda: torch.autocast("cpu", enabled=False))
         self.placement = placement or PlacementConfig()
 
@@ -102,8 +106,16 @@ class Matcher:
         keys, values = reference_cells(desc, lab_ref[:, 1:])
         if not self.places:
             return RefCells(keys, values)
-        fine = fine_descriptors(feats[FINE_LAYER], coarsen(desc).shape[-2:])
+        fine = self._fine(feats[FINE_LAYER], coarsen(desc).shape[-2:])
         return RefCells(keys, values, *reference_sub_cells(fine, lab_ref[:, 1:]))
+
+    def _fine(self, relu3: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """relu3_1 features and the cell grid -> sub-cell descriptors (N, 256, 2h, 2w), learned where a head is."""
+        fine = fine_descriptors(relu3, grid)
+        if self.fine_head is None:
+            return fine
+        with self._autocast():
+            return self.fine_head(fine)
 
     def cells(self, lab_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, h, w) Lab reference -> keys (C, P), values (2, P)."""
@@ -136,9 +148,12 @@ class Matcher:
     def place(self, frame: FrameCells, reference, match: Match) -> torch.Tensor:
         """The match's colours placed in the frames' sub-cells -> (N, 2, 2h, 2w) (models/placement.py)."""
         sims, parents = match.top
-        tau = self.head.tau.detach()  # a tensor: no wait for the device
-        fine = fine_descriptors(frame.fine, frame.keys.shape[-2:])  # only for frames that are placed
-        return place(parents, sims, fine, reference.fine, reference.fine_values, tau, self.placement.tau)
+        tau = self.head.tau.detach()  # tensors: no wait for the device
+        fine = self._fine(frame.fine, frame.keys.shape[-2:])  # only for frames that are placed
+        tau_fine, prior = self.placement.tau, 1.0
+        if self.fine_head is not None:
+            tau_fine, prior = self.fine_head.tau.detach(), self.fine_head.prior_scale.detach()
+        return place(parents, sims, fine, reference.fine, reference.fine_values, tau, tau_fine, prior)
 
 
 def cell_means(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

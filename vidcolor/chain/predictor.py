@@ -42,6 +42,7 @@ from vidcolor.errors import VidcolorError
 from vidcolor.models import ColorizerNet, TransferNet
 from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
+from vidcolor.models.placement import PlacementHead
 
 HINT_SOURCES = ("match", "transfer")
 
@@ -85,6 +86,7 @@ class Predictor:
         refiner: ColorizerNet | None = None,
         precision: str | None = None,
         gate: ColourGate | None = None,
+        placement: PlacementHead | None = None,
     ) -> None:
         if hints not in HINT_SOURCES:
             raise VidcolorError(f"--hints {hints}: choose one of {', '.join(HINT_SOURCES)}")
@@ -103,6 +105,7 @@ class Predictor:
         self.hint_density, self.hint_patch = hint_density, hint_patch
         head = head.to(self.device).eval() if head is not None else None
         gate = gate.to(self.device).eval() if gate is not None and refiner is not None else None
+        placement = placement.to(self.device).eval() if placement is not None and head is not None else None
         self.chain = Chain(
             hints,
             self.transfer,
@@ -114,6 +117,7 @@ class Predictor:
             hint_density,
             hint_patch,
             self.device,
+            placement,
         )
         self.matcher, self.sparse, self.dense = self.chain.matcher, self.chain.sparse, self.chain.dense
 
@@ -154,7 +158,17 @@ class Predictor:
         size = check_size(size)
         dev = pick_device(device)
         nets = load_networks(vgg, dev.type, need_transfer, need_colorizer, matcher)
-        return cls(nets.transfer, nets.colorizer, dev, size, head=nets.head, refiner=nets.refiner, gate=nets.gate, **kw)
+        return cls(
+            nets.transfer,
+            nets.colorizer,
+            dev,
+            size,
+            head=nets.head,
+            refiner=nets.refiner,
+            gate=nets.gate,
+            placement=nets.placement,
+            **kw,
+        )
 
     # ------------------------------------------------------------------ references
     def _autocast(self):
