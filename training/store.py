@@ -89,11 +89,13 @@ class Store:
     def __len__(self) -> int:
         return len(self.desc)
 
-    def frame(self, i: int) -> dict[str, torch.Tensor]:
-        """Frame ``i`` as float32 tensors: desc (768, h, w), l (1, H, W), ab (2, H, W), and fine (256, 2h, 2w) where
-        stored."""
+    def frame(self, i: int, fine: bool = False) -> dict[str, torch.Tensor]:
+        """Frame ``i`` as float32 tensors: desc (768, h, w), l (1, H, W), ab (2, H, W); with ``fine`` also its sub-cell
+        descriptors (256, 2h, 2w) (only the placement's training reads them: 3.7 MB a frame at size 256)."""
         arrays = {"desc": self.desc, "l": self.l, "ab": self.ab}
-        if self.fine is not None:
+        if fine:
+            if self.fine is None:
+                raise ValueError(f"{self.folder}: no sub-cell descriptors stored (rebuild: training/build_store.py)")
             arrays["fine"] = self.fine
         return {k: torch.from_numpy(np.array(a[i], dtype=np.float32)) for k, a in arrays.items()}
 

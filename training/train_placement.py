@@ -107,7 +107,7 @@ def sample_plan(step: int, seed: int, train: dict, args) -> tuple[str, int, list
 
 
 def frames(store, idx: list[int]) -> dict[str, torch.Tensor]:
-    parts = [store.frame(i) for i in idx]
+    parts = [store.frame(i, fine=True) for i in idx]
     return {k: torch.stack([p[k] for p in parts]) for k in ("desc", "l", "ab", "fine")}
 
 
