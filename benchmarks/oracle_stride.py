@@ -33,18 +33,25 @@ from vidcolor.models.correspond import upsample_cells  # noqa: E402
 CELLS = (16, 8, 4, 2)
 
 
+def working_truth(chunk: list[np.ndarray], size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frames (H, W, 3) uint8 of one size -> their L at full size (N, 1, H, W), L at the working size (N, 1, h, w)
+    and the truth's ab there (N, 2, h, w), resized as the predictor resizes."""
+    rgb = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255
+    l_full = rgb_to_l(rgb)
+    shape = working_shape(*l_full.shape[-2:], size)
+    l_small = F.interpolate(l_full, size=shape, mode="bilinear", align_corners=False, antialias=True)
+    rgb_small = F.interpolate(rgb, size=shape, mode="bilinear", align_corners=False, antialias=True)
+    return l_full, l_small, rgb_to_lab(rgb_small.clamp(0, 1))[:, 1:]
+
+
 @torch.no_grad()
 def score(predictor: Predictor, frames: list[np.ndarray]) -> dict[str, float]:
     """Frames (H, W, 3) uint8 of one size -> mean PSNR per row."""
     scores: dict[str, list[float]] = {}
     for i in range(0, len(frames), 4):
         chunk = frames[i : i + 4]
-        rgb = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255
-        l_full = rgb_to_l(rgb)
-        size = working_shape(*l_full.shape[-2:], predictor.size)
-        l_small = F.interpolate(l_full, size=size, mode="bilinear", align_corners=False, antialias=True)
-        rgb_small = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
-        ab_true = rgb_to_lab(rgb_small.clamp(0, 1))[:, 1:]
+        l_full, l_small, ab_true = working_truth(chunk, predictor.size)
+        size = tuple(l_small.shape[-2:])
         rows = {"gray": torch.zeros_like(ab_true), "truth at working size": ab_true}
         for c in CELLS:
             ab = upsample_cells(cell_means(ab_true, (size[0] // c, size[1] // c)), l_small)

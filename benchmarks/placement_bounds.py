@@ -4,7 +4,8 @@ frame (every ``--step``-th frame of the validation split and the dev set, frame 
 
 - ``cells``: the 8 x 8 match (as before placement);
 - ``placed``: the committed placement (models/placement.py: each 4 x 4 sub-cell among the sub-cells of its cell's
-  ``top`` best reference cells, by the frozen relu3_1 similarity);
+  ``top`` best reference cells, by the similarity of their sub-cell descriptors: learned where weights/ has a
+  placement head, else frozen relu3_1; benchmarks/results/placement-bounds.json was measured with the frozen one);
 - ``oracle parent K``: each 8 x 8 cell takes whichever of its K best reference cells' mean ab is nearest the truth's
   mean there (the most a re-ranking of the cell match could buy);
 - ``oracle sub K``: each 4 x 4 sub-cell takes whichever of the 4K candidate sub-cells' mean ab is nearest the
@@ -31,9 +32,9 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.match_variants_ab import DEV, VAL  # noqa: E402
+from benchmarks.oracle_stride import working_truth  # noqa: E402
 from vidcolor.chain.matching import cell_means  # noqa: E402
-from vidcolor.chain.predictor import Predictor, working_shape  # noqa: E402
-from vidcolor.color import rgb_to_l, rgb_to_lab  # noqa: E402
+from vidcolor.chain.predictor import Predictor  # noqa: E402
 from vidcolor.config import PlacementConfig  # noqa: E402
 from vidcolor.evaluate import metrics  # noqa: E402
 from vidcolor.evaluate.runner import _recombine, environment  # noqa: E402
@@ -65,12 +66,8 @@ def score(predictor: Predictor, frames: list[np.ndarray], ref_rgb: np.ndarray, h
     scores: dict[str, list[float]] = {}
     for i in range(0, len(frames), 4):
         chunk = frames[i : i + 4]
-        rgb = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float() / 255
-        l_full = rgb_to_l(rgb)
-        size = working_shape(*l_full.shape[-2:], predictor.size)
-        l_small = F.interpolate(l_full, size=size, mode="bilinear", align_corners=False, antialias=True)
-        rgb_small = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
-        ab_true = rgb_to_lab(rgb_small.clamp(0, 1))[:, 1:]
+        l_full, l_small, ab_true = working_truth(chunk, predictor.size)
+        size = tuple(l_small.shape[-2:])
         frame = matcher.describe(l_small)
         h, w = frame.keys.shape[-2:]
         rows = {}

@@ -131,11 +131,11 @@ def candidates(matcher: MatcherHead, ref: dict, tgt: dict, top: int):
     return ab, tops, matcher.confidence(stats)
 
 
-def placed(head: PlacementHead | None, matcher, ref: dict, tgt: dict, tops, tau_frozen: float) -> torch.Tensor:
+def placed(head: PlacementHead | None, matcher, ref: dict, tgt: dict, tops) -> torch.Tensor:
     """Sub-cell colours (N, 2, 2h, 2w) from the learned head, or the frozen placement where ``head`` is None."""
     sims, parents = tops
     if head is None:
-        fine_r, fine_t, tau, scale = ref["fine"], tgt["fine"], tau_frozen, 1.0
+        fine_r, fine_t, tau, scale = ref["fine"], tgt["fine"], PlacementConfig.tau, 1.0
     else:
         fine_r, fine_t, tau, scale = head(ref["fine"]), head(tgt["fine"]), head.tau, head.prior_scale
     ref_keys, ref_values = reference_sub_cells(fine_r, ref["ab"])
@@ -159,8 +159,8 @@ def validate(head: PlacementHead, matcher: MatcherHead, val: dict, args) -> dict
             size = (2 * ab_cells.shape[-2], 2 * ab_cells.shape[-1])
             truth = F.adaptive_avg_pool2d(tgt["ab"], size)
             outs = {
-                "learned": placed(head, matcher, ref, tgt, tops, 0.0),
-                "frozen": placed(None, matcher, ref, tgt, tops, PlacementConfig.tau),
+                "learned": placed(head, matcher, ref, tgt, tops),
+                "frozen": placed(None, matcher, ref, tgt, tops),
                 "cells": F.interpolate(ab_cells, size=size, mode="nearest"),
             }
             for k, out in outs.items():
@@ -203,10 +203,10 @@ def train_step(head, matcher, plan, train, args, refiner: DenseRefiner | None = 
     name, r, ts = plan
     store = train[name]
     ref, tgt = frames(store, [r]), frames(store, ts)
-    ab_cells, tops, confidence = candidates(matcher, ref, tgt, args.top)
+    _, tops, confidence = candidates(matcher, ref, tgt, args.top)
     if args.loss == "mixture":
         return {"loss": mixture_nll(head, matcher, ref, tgt, tops, args.sigma)}
-    out = placed(head, matcher, ref, tgt, tops, 0.0)
+    out = placed(head, matcher, ref, tgt, tops)
     if args.loss == "refined":
         return {"loss": refined_loss(out, tgt, confidence, refiner, random.Random(repr(plan)))}
     truth = F.adaptive_avg_pool2d(tgt["ab"], out.shape[-2:])

@@ -66,6 +66,11 @@ def to_float01(frames: np.ndarray) -> torch.Tensor:
     return _as_u8(frames).permute(0, 3, 1, 2).float() / 255.0
 
 
+def _ready(net: torch.nn.Module | None, device: torch.device) -> torch.nn.Module | None:
+    """A network on the device in inference mode (None stays None)."""
+    return net.to(device).eval() if net is not None else None
+
+
 def to_uint8_frames(rgb: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) in [0, 1] -> (N, H, W, 3) uint8."""
     return (rgb.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
@@ -98,14 +103,12 @@ class Predictor:
             precision = (
                 ("bf16" if self.device.type == "cpu" or torch.cuda.is_bf16_supported() else "fp16") if half else "fp32"
             )
-        self.transfer = transfer.to(self.device).eval() if transfer is not None else None
-        self.colorizer = colorizer.to(self.device).eval() if colorizer is not None else None
-        self.refiner = refiner.to(self.device).eval() if refiner is not None else None
+        self.transfer, self.colorizer, self.refiner = (_ready(n, self.device) for n in (transfer, colorizer, refiner))
         self.set_precision(precision)
         self.hint_density, self.hint_patch = hint_density, hint_patch
-        head = head.to(self.device).eval() if head is not None else None
-        gate = gate.to(self.device).eval() if gate is not None and refiner is not None else None
-        placement = placement.to(self.device).eval() if placement is not None and head is not None else None
+        head = _ready(head, self.device)
+        gate = _ready(gate if refiner is not None else None, self.device)  # a gate acts on the refiner's colours
+        placement = _ready(placement if head is not None else None, self.device)  # it places the head's matches
         self.chain = Chain(
             hints,
             self.transfer,
