@@ -216,3 +216,40 @@ def test_the_placement_trains_from_the_store_only_on_training_sequences_and_expo
     assert train_placement.main([*common, "--steps", "3", "--resume"])["step"] == 3
     refined = ["--store", str(tmp_path), "--out", str(tmp_path / "refined"), "--batch", "2", "--hidden", "8"]
     assert train_placement.main([*refined, "--loss", "refined", "--steps", "1"])["step"] == 1  # through the refiner
+
+
+def test_the_auto_head_trains_from_the_store_never_on_validation_sequences_and_exports(tmp_path, monkeypatch):
+    import json
+
+    from training import train_auto
+    from vidcolor import weights
+
+    monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
+    if not weights.has_trained(train_auto.UNET):
+        pytest.skip("no committed U-Net")
+    for name in ("bear", "boat", "car-turn"):
+        store_frames(tmp_path / "video" / name, _frames(4, 64, 64), (64, 64), _vgg(), Fingerprint("x", 64, "", "fp32"))
+    train, val, _ = train_real.open_stores(tmp_path)
+    args = train_auto.parse_args(["--batch", "4"])
+    for step in range(20):
+        plan = train_auto.sample_plan(step, 0, train, 0, args)
+        assert len(plan) == 4 and all(name in ("bear", "boat") and i < 4 for name, i in plan)
+    assert train_auto.sample_plan(7, 0, train, 0, args) == train_auto.sample_plan(7, 0, train, 0, args)
+    out, folder = tmp_path / "run", tmp_path / "weights"
+    common = ["--store", str(tmp_path), "--out", str(out), "--batch", "2", "--hidden", "8", "--val-every", "2"]
+    train_auto.main([*common, "--steps", "2", "--lr", "1e-2", "--export", str(folder)])
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [0, 1, 2] and log[0]["val_gray"] < 100
+    assert log[0]["val_head"] == pytest.approx(log[0]["val_gray"])  # untrained: gray
+    assert log[2]["val_head"] != pytest.approx(log[0]["val_head"])  # it moved
+    entry = json.loads((folder / "manifest.json").read_text())["models"][train_auto.NAME]
+    training = entry["training"]
+    assert training["steps"] == 2 and "CC BY-NC 4.0" in training["licence"]
+    assert training["validation_sequences"] == list(train_real.VAL_SEQUENCES)
+    assert training["unet_sha256"] == weights.read_manifest()["models"][train_auto.UNET]["sha256"]
+    weights.load_trained(train_auto.NAME, folder)  # the file matches its manifest entry
+    assert train_auto.main([*common, "--steps", "3", "--resume"])["step"] == 3
+    kept = ["--export-only", "--head", str(out / "head-2.pt"), "--export", str(folder)]
+    assert train_auto.main([*common, "--steps", "3", *kept])["step"] == 2  # a kept head, not the last checkpoint
+    training = json.loads((folder / "manifest.json").read_text())["models"][train_auto.NAME]["training"]
+    assert training["steps"] == 2 and training["minutes"] == round(log[2]["elapsed"] / 60, 1)

@@ -88,6 +88,25 @@ class PlacementConfig:
 
 
 @dataclass(frozen=True)
+class AutoHeadConfig:
+    """The automatic colours' head (models/autohead.py): ``hidden`` channels, one residual 3 x 3 convolution per
+    entry of ``dilations`` (its dilation; 1, 2, 4, 8 see about 31 cells across), a pooled scene vector; ``spread``
+    (Lab units): how far the head's and the U-Net's colours may stand apart before their mean is muted by half
+    (``agree``)."""
+
+    hidden: int = 128
+    dilations: tuple[int, ...] = (1, 2, 4, 8)
+    spread: float = 8.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AutoHeadConfig:
+        return _from_dict(cls, d)
+
+
+@dataclass(frozen=True)
 class GateConfig:
     """Colour gate (models/gate.py) on the refiner's bottleneck: features = its channels (8 x the refiner's width),
     hidden = the gate's own width, max_gain = the largest scale it may give a colour (gain 1 = unchanged)."""

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from vidcolor.chain.hint_sources import DenseRefiner, MatchHints, Relate, SparseRefiner, TransferHints
+from vidcolor.chain.hint_sources import DenseRefiner, MatchHints, Relate, SemanticAuto, SparseRefiner, TransferHints
 from vidcolor.chain.hints import hint_pattern
 from vidcolor.chain.matching import Matcher
 from vidcolor.errors import VidcolorError
 from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.autohead import AutoHead
 from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
 from vidcolor.models.placement import PlacementHead
@@ -41,6 +42,7 @@ class Chain:
         hint_patch: int,
         device: torch.device,
         placement: PlacementHead | None = None,
+        auto_head: AutoHead | None = None,
     ) -> None:
         self.hints, self.hint_density, self.device = hints, hint_density, device
         self.has_transfer, self.has_colorizer = transfer is not None, colorizer is not None
@@ -56,9 +58,18 @@ class Chain:
         self.matcher = self.match_hints = self.transfer_hints = None
         if transfer is not None:
             self.matcher = Matcher(transfer.encoder, head, autocast, fine_head=placement)
+            if auto_head is not None and self.automatic is self.sparse:
+                # colours from what the VGG19 descriptors (which the matcher computes anyway) say a frame shows:
+                # the U-Net's own scored below gray on three dev sequences (docs/weights.md)
+                self.automatic = SemanticAuto(self.sparse, auto_head, self.matcher.frozen_descriptors)
             self.match_hints = MatchHints(self.matcher, self.sparse, self.dense, automatic=self.automatic)
             if self.sparse is not None:
                 self.transfer_hints = TransferHints(transfer, self.sparse, autocast)
+
+    @property
+    def corrects_auto(self) -> bool:
+        """Whether the automatic colours are the auto head's (which reads the frames' descriptors)."""
+        return isinstance(self.automatic, SemanticAuto)
 
     def pattern(self, h: int, w: int, seed: int) -> torch.Tensor:
         """Hint positions for a working size, drawn once per (size, seed) and reused for every frame."""
@@ -70,7 +81,8 @@ class Chain:
         return self._patterns[key]
 
     def auto(self, l_small: torch.Tensor) -> torch.Tensor:
-        """Automatic colorization: the sparse U-Net with no hints (the refiner on an empty match with a gate)."""
+        """Automatic colorization: the auto head's colours where there is one, else the sparse U-Net with no hints
+        (the refiner on an empty match with a gate)."""
         return self.automatic.auto(l_small)
 
     def __call__(
@@ -101,7 +113,7 @@ class Chain:
             out = {**self.transfer_hints(l_small, reference, mask), **out}  # "auto" stays the automatic row
         if want("match", "exemplar_match") or self.hints == "match":
             out["match"], out["exemplar_match"] = self.match_hints(
-                l_small, self.matcher.describe(l_small), reference, mask, relate
+                l_small, self.matcher.describe(l_small, self.corrects_auto), reference, mask, relate
             )
         out["ab"] = out["paper"] if self.hints == "transfer" else out["exemplar_match"]
         return out

@@ -5,6 +5,9 @@
 - ``DenseRefiner``: the refiner that sees the whole match (L, the dense matched ab, its confidence) and outputs a
   correction added to the match; with an empty match it colours from L alone (the chain's automatic colours only
   with a colour gate, models/gate.py, which scales them per place: towards gray where they are likely wrong).
+- ``SemanticAuto``: automatic colours from what the frozen VGG19 descriptors say a frame shows (the auto head,
+  models/autohead.py) and the U-Net's, muted where the two disagree: the chain's automatic colours where weights/
+  has the head.
 - ``MatchHints`` (``--hints match``): frames matched to the reference's cells, the carried colours refined by the
   dense refiner, or, without one, blended with the sparse refinement by confidence; where the reference shows too
   little of the frames, the automatic colours instead (chain/relatedness.py).
@@ -25,6 +28,7 @@ from vidcolor.chain.relatedness import Verdict, judge
 from vidcolor.color import denormalize_ab, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab
 from vidcolor.config import RelatednessConfig
 from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.autohead import AutoHead, agree
 from vidcolor.models.correspond import upsample_cells
 from vidcolor.models.gate import ColourGate
 
@@ -43,7 +47,8 @@ class SparseRefiner:
             ab = self.net(normalize_l(l_small), hints, mask.expand(l_small.shape[0], -1, -1, -1))
         return denormalize_ab(ab.float())
 
-    def auto(self, l_small: torch.Tensor) -> torch.Tensor:
+    def auto(self, l_small: torch.Tensor, desc: torch.Tensor | None = None) -> torch.Tensor:
+        """Automatic colorization (``desc`` unused: the U-Net sees L only)."""
         return _empty_input(self.net, l_small, self.autocast)[0]
 
 
@@ -57,11 +62,26 @@ class DenseRefiner:
             correction = self.net(normalize_l(l_small), normalize_ab(ab_match), confidence).float()
         return ab_match + denormalize_ab(correction)
 
-    def auto(self, l_small: torch.Tensor) -> torch.Tensor:
+    def auto(self, l_small: torch.Tensor, desc: torch.Tensor | None = None) -> torch.Tensor:
         """Automatic colorization: the refiner on an empty match, scaled per place by the colour gate when there
-        is one (else by the net's ``auto_gain``)."""
+        is one (else by the net's ``auto_gain``; ``desc`` unused)."""
         ab, bottleneck = _empty_input(self.net, l_small, self.autocast)
         return self.net.cfg.auto_gain * ab if self.gate is None else self.gate(bottleneck, l_small, ab) * ab
+
+
+class SemanticAuto:
+    def __init__(self, unet: SparseRefiner, head: AutoHead, describe: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """``describe``: L (N, 1, h, w) -> the frozen descriptors (``Matcher.frozen_descriptors``)."""
+        self.unet, self.head, self.describe = unet, head, describe
+
+    def auto(self, l_small: torch.Tensor, desc: torch.Tensor | None = None) -> torch.Tensor:
+        """Automatic colorization: the head's colour per 8 x 8 cell (upsampled along L's edges) and the U-Net's,
+        their mean muted where they disagree (``agree``); ``desc`` the frames' frozen descriptors (N, 768, h/8,
+        w/8) where the caller has them (else computed here)."""
+        desc = self.describe(l_small) if desc is None else desc
+        with self.unet.autocast():
+            cells = self.head(desc, l_small)
+        return agree(self.unet.auto(l_small), upsample_cells(cells, l_small), self.head.cfg.spread)
 
 
 def _empty_input(net: ColorizerNet, l_small: torch.Tensor, autocast: Autocast) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +100,7 @@ class MatchHints:
         sparse: SparseRefiner | None,
         dense: DenseRefiner | None,
         related: RelatednessConfig | None = None,
-        automatic: SparseRefiner | DenseRefiner | None = None,
+        automatic: SparseRefiner | DenseRefiner | SemanticAuto | None = None,
     ) -> None:
         """``automatic``: the refinement whose ``auto`` gives the fallback's colours (default: the dense one)."""
         self.matcher, self.sparse, self.dense = matcher, sparse, dense
@@ -108,7 +128,8 @@ class MatchHints:
         else:
             final = weight * ab_match + (1 - weight) * self.sparse(l_small, ab_match, mask)
         if verdict is not None and verdict.weights is not None:  # most batches need no automatic colours
-            final = torch.lerp(self.automatic.auto(l_small), final, verdict.weights.view(-1, 1, 1, 1))
+            auto = self.automatic.auto(l_small, frame.desc)
+            final = torch.lerp(auto, final, verdict.weights.view(-1, 1, 1, 1))
         return ab_match, final
 
 

@@ -2,8 +2,9 @@
 
 VGG19 through ``weights.resolve_vgg``; the decoder, the colorizer chosen for the device, and, when the manifest
 has them and ``matcher="learned"``, the learned matching head, its learned placement, the refiner and its colour
-gate. Untrained networks are refused unless the test-only switch ``VIDCOLOR_TEST_RANDOM_WEIGHTS=1`` asks for
-random-init ones.
+gate, and the automatic colours' head (it reads the VGG19 descriptors, so it brings the trunk along; without the
+VGG19 file the automatic colours are the U-Net's own, with a warning). Untrained networks are refused unless the
+test-only switch ``VIDCOLOR_TEST_RANDOM_WEIGHTS=1`` asks for random-init ones.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 import torch
 
 from vidcolor import weights
-from vidcolor.config import ColorizerConfig, GateConfig, MatcherConfig, PlacementConfig, TransferConfig
+from vidcolor.config import AutoHeadConfig, ColorizerConfig, GateConfig, MatcherConfig, PlacementConfig, TransferConfig
 from vidcolor.errors import VidcolorError, WeightsError
 from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.autohead import AutoHead
 from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
 from vidcolor.models.placement import PlacementHead
@@ -27,6 +29,7 @@ MATCHERS = ("learned", "frozen")
 REFINER = "refiner-small"
 GATE = "gate"
 PLACEMENT = "placement"
+AUTO_HEAD = "auto-head"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Networks:
     refiner: ColorizerNet | None
     gate: ColourGate | None = None
     placement: PlacementHead | None = None
+    auto_head: AutoHead | None = None
 
 
 def load_networks(
@@ -49,6 +53,15 @@ def load_networks(
     vgg_path = weights.resolve_vgg(vgg) if need_transfer else None  # fail fast, before loading anything
     allow_random = os.environ.get(RANDOM_WEIGHTS_ENV) == "1"
     name = weights.default_colorizer(device_type)
+    corrected = need_colorizer and matcher == "learned" and _auto_head_fits(name)
+    if corrected and vgg_path is None:
+        try:
+            vgg_path = weights.resolve_vgg(vgg)
+        except WeightsError:
+            corrected = False
+            print("vidcolor: warning: no VGG19 file: the automatic colours are the U-Net's own, not corrected by the "
+                  "auto head (vidcolor weights fetch-vgg)", file=sys.stderr)  # fmt: skip
+    need_transfer = need_transfer or corrected
     colorizer = _load_or_random(name, ColorizerNet, ColorizerConfig, allow_random) if need_colorizer else None
     transfer = None
     if need_transfer:
@@ -64,7 +77,16 @@ def load_networks(
         refiner = _load_or_random(REFINER, ColorizerNet, ColorizerConfig, False)
         if weights.has_trained(GATE):
             gate = _load_or_random(GATE, ColourGate, GateConfig, False)
-    return Networks(transfer, colorizer, head, refiner, gate, placement)
+    auto_head = _load_or_random(AUTO_HEAD, AutoHead, AutoHeadConfig, False) if corrected else None
+    return Networks(transfer, colorizer, head, refiner, gate, placement, auto_head)
+
+
+def _auto_head_fits(colorizer: str) -> bool:
+    """Whether weights/ has an auto head trained on this colorizer's automatic colours (its sha256)."""
+    if not (weights.has_trained(AUTO_HEAD) and weights.has_trained(colorizer)):
+        return False
+    models = weights.read_manifest()["models"]
+    return models[AUTO_HEAD].get("training", {}).get("unet_sha256") == models[colorizer].get("sha256")
 
 
 def _load_or_random(name, model_cls, cfg_cls, allow_random: bool, attr: str | None = None):

@@ -32,10 +32,13 @@ from vidcolor.models.vgg import VGGEncoder
 
 class FrameCells(NamedTuple):
     """A batch of frames for matching: ``keys`` (N, C, h, w) and ``fine`` their relu3_1 features (N, 256, H/4, W/4),
-    made into sub-cell descriptors only where colours are placed (``Matcher.place``); None: no placement."""
+    made into sub-cell descriptors only where colours are placed (``Matcher.place``); None: no placement. ``desc``:
+    the frozen unit descriptors at the full cell grid (N, 768, H/8, W/8), which the automatic colours' head reads
+    (models/autohead.py); None where not kept."""
 
     keys: torch.Tensor
     fine: torch.Tensor | None = None
+    desc: torch.Tensor | None = None
 
 
 class RefCells(NamedTuple):
@@ -83,18 +86,27 @@ class Matcher:
     def learned(self) -> bool:
         return self.head is not None
 
-    def _descriptors(self, l: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def _features(self, l: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """(N, 1, h, w) L 0..100 -> the frozen unit descriptors of its gray version (N, 768, h/8, w/8), the trunk's
+        features."""
         with self._autocast():
             feats = self.encoder(caffe_preprocess(l_to_gray_rgb(l)))
-        desc = descriptors(feats)
+        return descriptors(feats), feats
+
+    def _descriptors(self, l: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        desc, feats = self._features(l)
         return (desc if self.head is None else self.head(desc)), feats
 
-    def describe(self, l_small: torch.Tensor) -> FrameCells:
+    def frozen_descriptors(self, l_small: torch.Tensor) -> torch.Tensor:
+        """(N, 1, h, w) L 0..100 -> (N, 768, h/8, w/8) the frozen unit descriptors of its gray version."""
+        return self._features(l_small)[0]
+
+    def describe(self, l_small: torch.Tensor, keep_desc: bool = False) -> FrameCells:
         """(N, 1, h, w) L 0..100 -> its keys (N, C, h/8, w/8) (unit, of its gray version, coarsened past MAX_CELLS)
-        and, where colours are placed, its sub-cell descriptors."""
-        desc, feats = self._descriptors(l_small)
-        keys = coarsen(desc)
-        return FrameCells(keys, feats[FINE_LAYER] if self.places else None)
+        and, where colours are placed, its sub-cell descriptors; with ``keep_desc`` its frozen descriptors too."""
+        desc, feats = self._features(l_small)
+        keys = coarsen(desc if self.head is None else self.head(desc))
+        return FrameCells(keys, feats[FINE_LAYER] if self.places else None, desc if keep_desc else None)
 
     def keys(self, l_small: torch.Tensor) -> torch.Tensor:
         """(N, 1, h, w) L 0..100 -> (N, C, h/8, w/8) unit keys of its gray version (coarsened past MAX_CELLS)."""

@@ -40,6 +40,7 @@ from vidcolor.color import (
 )
 from vidcolor.errors import VidcolorError
 from vidcolor.models import ColorizerNet, TransferNet
+from vidcolor.models.autohead import AutoHead
 from vidcolor.models.gate import ColourGate
 from vidcolor.models.matcher import MatcherHead
 from vidcolor.models.placement import PlacementHead
@@ -92,6 +93,7 @@ class Predictor:
         precision: str | None = None,
         gate: ColourGate | None = None,
         placement: PlacementHead | None = None,
+        auto_head: AutoHead | None = None,
     ) -> None:
         if hints not in HINT_SOURCES:
             raise VidcolorError(f"--hints {hints}: choose one of {', '.join(HINT_SOURCES)}")
@@ -109,6 +111,7 @@ class Predictor:
         head = _ready(head, self.device)
         gate = _ready(gate if refiner is not None else None, self.device)  # a gate acts on the refiner's colours
         placement = _ready(placement if head is not None else None, self.device)  # it places the head's matches
+        auto_head = _ready(auto_head, self.device)
         self.chain = Chain(
             hints,
             self.transfer,
@@ -121,6 +124,7 @@ class Predictor:
             hint_patch,
             self.device,
             placement,
+            auto_head,
         )
         self.matcher, self.sparse, self.dense = self.chain.matcher, self.chain.sparse, self.chain.dense
 
@@ -170,6 +174,7 @@ class Predictor:
             refiner=nets.refiner,
             gate=nets.gate,
             placement=nets.placement,
+            auto_head=nets.auto_head,
             **kw,
         )
 
