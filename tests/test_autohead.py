@@ -117,7 +117,7 @@ def test_without_the_vgg_file_automatic_colours_stay_the_unets_with_a_warning(tm
     assert "auto head" in capsys.readouterr().err
 
 
-def test_the_committed_weights_correct_the_automatic_colours(monkeypatch):
+def test_the_committed_weights_join_the_automatic_colours(monkeypatch):
     from vidcolor.chain.predictor import Predictor
 
     monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
@@ -128,10 +128,10 @@ def test_the_committed_weights_correct_the_automatic_colours(monkeypatch):
     except Exception:
         pytest.skip("no VGG19 file")
     p = Predictor.from_pretrained(device="cpu", need_transfer=False)
-    assert p.chain.corrects_auto
+    assert p.chain.semantic_auto
     manifest = json.loads((weights.weights_dir() / "manifest.json").read_text())
     assert "CC BY-NC 4.0" in manifest["models"][loading.AUTO_HEAD]["training"]["licence"]
     l = torch.linspace(20, 90, 64 * 96).view(1, 1, 64, 96)
     with torch.no_grad():
-        corrected, own = p.chain.auto(l), p.chain.sparse.auto(l)
-    assert corrected.shape == own.shape and not torch.allclose(corrected, own, atol=0.5)
+        joined, own = p.chain.auto(l), p.chain.sparse.auto(l)
+    assert joined.shape == own.shape and not torch.allclose(joined, own, atol=0.5)

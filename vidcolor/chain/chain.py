@@ -67,7 +67,7 @@ class Chain:
                 self.transfer_hints = TransferHints(transfer, self.sparse, autocast)
 
     @property
-    def corrects_auto(self) -> bool:
+    def semantic_auto(self) -> bool:
         """Whether the automatic colours are the auto head's (which reads the frames' descriptors)."""
         return isinstance(self.automatic, SemanticAuto)
 
@@ -113,7 +113,7 @@ class Chain:
             out = {**self.transfer_hints(l_small, reference, mask), **out}  # "auto" stays the automatic row
         if want("match", "exemplar_match") or self.hints == "match":
             out["match"], out["exemplar_match"] = self.match_hints(
-                l_small, self.matcher.describe(l_small, self.corrects_auto), reference, mask, relate
+                l_small, self.matcher.describe(l_small, self.semantic_auto), reference, mask, relate
             )
         out["ab"] = out["paper"] if self.hints == "transfer" else out["exemplar_match"]
         return out

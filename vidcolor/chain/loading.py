@@ -53,15 +53,15 @@ def load_networks(
     vgg_path = weights.resolve_vgg(vgg) if need_transfer else None  # fail fast, before loading anything
     allow_random = os.environ.get(RANDOM_WEIGHTS_ENV) == "1"
     name = weights.default_colorizer(device_type)
-    corrected = need_colorizer and matcher == "learned" and _auto_head_fits(name)
-    if corrected and vgg_path is None:
+    semantic = need_colorizer and matcher == "learned" and _auto_head_fits(name)
+    if semantic and vgg_path is None:
         try:
             vgg_path = weights.resolve_vgg(vgg)
         except WeightsError:
-            corrected = False
-            print("vidcolor: warning: no VGG19 file: the automatic colours are the U-Net's own, not corrected by the "
-                  "auto head (vidcolor weights fetch-vgg)", file=sys.stderr)  # fmt: skip
-    need_transfer = need_transfer or corrected
+            semantic = False
+            print("vidcolor: warning: no VGG19 file: the automatic colours are the U-Net's alone, without the auto "
+                  "head that mutes them where unsure (vidcolor weights fetch-vgg)", file=sys.stderr)  # fmt: skip
+    need_transfer = need_transfer or semantic
     colorizer = _load_or_random(name, ColorizerNet, ColorizerConfig, allow_random) if need_colorizer else None
     transfer = None
     if need_transfer:
@@ -77,7 +77,7 @@ def load_networks(
         refiner = _load_or_random(REFINER, ColorizerNet, ColorizerConfig, False)
         if weights.has_trained(GATE):
             gate = _load_or_random(GATE, ColourGate, GateConfig, False)
-    auto_head = _load_or_random(AUTO_HEAD, AutoHead, AutoHeadConfig, False) if corrected else None
+    auto_head = _load_or_random(AUTO_HEAD, AutoHead, AutoHeadConfig, False) if semantic else None
     return Networks(transfer, colorizer, head, refiner, gate, placement, auto_head)
 
 
