@@ -8,7 +8,9 @@ of ``--photos``, each scored like eval (full-size L kept, ab from working size 2
 - variants: each alone, blends of them, and the blend ``m = (a + s) / 2`` muted where the two disagree
   (m * clamp(1 - d / k), d = |a - s| averaged over 15 x 15 pixels), or by a constant;
 - ``--set cast``: the U-Net's colours with their cast removed: s - k * (the frame's mean ab), and scaled by a
-  constant, beside them (the U-Net gives a warm, sepia-like cast to sea, sky and asphalt).
+  constant, beside them (the U-Net gives a warm, sepia-like cast to sea, sky and asphalt);
+- ``--set chain``: the U-Net's colours beside the chain's automatic colours (``Chain.auto``: with a committed auto
+  head, the two joined, models/autohead.py).
 
     python benchmarks/auto_variants_screen.py --step 3 --photos ../shared/data/eval/pairs --json out.json
 
@@ -73,6 +75,8 @@ def score(predictor: Predictor, frames: list[np.ndarray], which: str = "blends")
         s = predictor.sparse.auto(l_small)
         if which == "cast":
             named = cast_variants(s)
+        elif which == "chain":
+            named = {"gray": torch.zeros_like(s), "unet": s, "chain": predictor.chain.auto(l_small)}
         else:
             a = predictor.dense.auto(l_small)
             named = variants(a, predictor.dense.auto(l_small.flip(-1)).flip(-1), s)
@@ -87,7 +91,7 @@ def main() -> None:
     p.add_argument("--step", type=int, default=3)
     p.add_argument("--photos", type=Path, default=None, help="a folder of colour photos")
     p.add_argument("--photos-only", action="store_true", help="skip the video sequences")
-    p.add_argument("--set", choices=("blends", "cast"), default="blends", help="which variants (above)")
+    p.add_argument("--set", choices=("blends", "cast", "chain"), default="blends", help="which variants (above)")
     p.add_argument("--json", required=True)
     args = p.parse_args()
     predictor = Predictor.from_pretrained(device="cpu", size=256)
