@@ -54,6 +54,33 @@ def save_checkpoint(path: Path, **state) -> None:
     os.replace(tmp, path)
 
 
+def add_store_run_args(p, val_every: int) -> None:
+    """The options every flat trainer of the feature store shares: validation, checkpoints, time limit, seed,
+    threads, resume and export (into a weights folder)."""
+    p.add_argument("--val-every", type=int, default=val_every)
+    p.add_argument("--val-stride", type=int, default=3, help="every n-th frame of a validation sequence is scored")
+    p.add_argument("--ckpt-minutes", type=float, default=4.0)
+    p.add_argument("--minutes", type=float, default=0, help="stop (checkpointed) after this wall-clock time")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--export", default="", metavar="DIR", help="write the weights into DIR (a weights folder)")
+    p.add_argument("--export-only", action="store_true", help="export the checkpoint and stop")
+
+
+def resume(path: Path, modules: dict, opt) -> tuple[int, float]:
+    """Load a checkpoint's modules (its keys -> the modules to fill) and optimiser state -> (step, elapsed seconds);
+    (0, 0.0) where there is none."""
+    if not path.is_file():
+        return 0, 0.0
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    for key, module in modules.items():
+        module.load_state_dict(ckpt[key])
+    opt.load_state_dict(ckpt["opt"])
+    print(f"resumed from {path} at step {ckpt['step']}", file=sys.stderr, flush=True)
+    return ckpt["step"], ckpt.get("elapsed", 0.0)
+
+
 def rng_state() -> dict:
     return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
 

@@ -60,15 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--loss", choices=("mse", "huber"), default="mse")
     p.add_argument("--spread", type=float, default=AutoHeadConfig.spread,
                    help="the chain's agreement spread (Lab units; recorded in the config)")  # fmt: skip
-    p.add_argument("--val-every", type=int, default=500)
-    p.add_argument("--val-stride", type=int, default=3)
-    p.add_argument("--ckpt-minutes", type=float, default=4.0)
-    p.add_argument("--minutes", type=float, default=0, help="stop (checkpointed) after this wall-clock time")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--export", default="", metavar="DIR", help="write the weights into DIR (a weights folder)")
-    p.add_argument("--export-only", action="store_true", help="export the checkpoint and stop")
+    common.add_store_run_args(p, val_every=500)
     p.add_argument("--head", default="", metavar="FILE", help="--export-only: export this head-STEP.pt (one is kept "
                    "at every validation) instead of the last checkpoint")  # fmt: skip
     return p.parse_args(argv)
@@ -159,12 +151,8 @@ def main(argv=None) -> dict:
     log = common.JsonlLog(out_dir / "log.jsonl")
     ckpt_path = out_dir / "ckpt.pt"
     step, elapsed = 0, 0.0
-    if (args.resume or args.export_only) and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        head.load_state_dict(ckpt["head"])
-        opt.load_state_dict(ckpt["opt"])
-        step, elapsed = ckpt["step"], ckpt.get("elapsed", 0.0)
-        print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr, flush=True)
+    if args.resume or args.export_only:
+        step, elapsed = common.resume(ckpt_path, {"head": head}, opt)
     if args.export_only and args.head:
         kept = torch.load(args.head, map_location="cpu", weights_only=False)
         head.load_state_dict(kept["head"])

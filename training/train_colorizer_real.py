@@ -118,12 +118,8 @@ def main(argv=None) -> dict:
     log = common.JsonlLog(out_dir / "log.jsonl")
     ckpt_path = out_dir / "ckpt.pt"
     step, elapsed = 0, 0.0
-    if (args.resume or args.export_only) and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        step, elapsed = ckpt["step"], ckpt.get("elapsed", 0.0)
-        print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr, flush=True)
+    if args.resume or args.export_only:
+        step, elapsed = common.resume(ckpt_path, {"model": model}, opt)
     rng = random.Random(args.seed * 1_000_003 + step)  # a resumed run draws new crops, deterministically
     generator = torch.Generator().manual_seed(args.seed * 7919 + step)
 

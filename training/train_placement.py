@@ -77,15 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--loss", choices=("mixture", "huber", "refined"), default="mixture")
     p.add_argument("--sigma", type=float, default=6.0, help="mixture: each candidate's spread in Lab units")
     p.add_argument("--huber", type=float, default=5.0, help="huber: delta in Lab units")
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--val-stride", type=int, default=3)
-    p.add_argument("--ckpt-minutes", type=float, default=4.0)
-    p.add_argument("--minutes", type=float, default=0, help="stop (checkpointed) after this wall-clock time")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--export", default="", metavar="DIR", help="write the weights into DIR (a weights folder)")
-    p.add_argument("--export-only", action="store_true", help="export the checkpoint and stop")
+    common.add_store_run_args(p, val_every=250)
     return p.parse_args(argv)
 
 
@@ -234,12 +226,8 @@ def main(argv=None) -> dict:
     log = common.JsonlLog(out_dir / "log.jsonl")
     ckpt_path = out_dir / "ckpt.pt"
     step, elapsed = 0, 0.0
-    if (args.resume or args.export_only) and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        head.load_state_dict(ckpt["head"])
-        opt.load_state_dict(ckpt["opt"])
-        step, elapsed = ckpt["step"], ckpt.get("elapsed", 0.0)
-        print(f"resumed from {ckpt_path} at step {step}", file=sys.stderr, flush=True)
+    if args.resume or args.export_only:
+        step, elapsed = common.resume(ckpt_path, {"head": head}, opt)
 
     def checkpoint() -> None:
         common.save_checkpoint(ckpt_path, head=head.state_dict(), opt=opt.state_dict(), step=step, elapsed=elapsed,

@@ -73,15 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gray-penalty", type=float, default=0.5)
     p.add_argument("--continue-from", default="matcher,refiner-small", metavar="HEAD,REFINER")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--val-stride", type=int, default=3, help="every n-th frame of a validation sequence is scored")
-    p.add_argument("--ckpt-minutes", type=float, default=4.0)
-    p.add_argument("--minutes", type=float, default=0, help="stop (checkpointed) after this wall-clock time")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--export", default="", metavar="DIR", help="write the weights into DIR (a weights folder)")
-    p.add_argument("--export-only", action="store_true", help="export the checkpoint and stop")
+    common.add_store_run_args(p, val_every=250)
     return p.parse_args(argv)
 
 

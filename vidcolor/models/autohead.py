@@ -10,8 +10,7 @@ colours are better than anywhere else, and a head that saw them learned to trust
 validation split). Its last layer starts at zero: an untrained head gives gray. The head's colours (upsampled
 along L's edges, models/correspond.py) and the U-Net's are two opinions from different inputs; the chain's automatic
 colours are their mean, muted where they disagree (``agree``): neither alone stayed above gray on every dev
-sequence (docs/weights.md). Pure functions and one module; shapes in the
-docstrings; ab in Lab units, L in 0..100.
+sequence (docs/weights.md). Pure functions and one module; shapes in the docstrings; ab in Lab units, L in 0..100.
 """
 
 from __future__ import annotations
