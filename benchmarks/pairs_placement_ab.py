@@ -4,6 +4,10 @@ placement and with none (each 8 x 8 cell's colour fills it), PSNR like `vidcolor
 working size 256 upsampled). The video sets say little about stills: these pairs differ in viewpoint and scale.
 ``--always``: place whatever the relatedness says (``RelatednessConfig.place`` 0: as before the gate).
 
+A target must be in colour (its truth): the shared eval pairs' targets are grayscale, and until session 19 this
+script scored against them, which measures how much colour an output adds, not whether it is right; it now refuses
+them, as `vidcolor eval` does.
+
     python benchmarks/pairs_placement_ab.py ../shared/data/eval/pairs --json out.json
 """
 
@@ -25,7 +29,7 @@ from vidcolor.color import rgb_to_l  # noqa: E402
 from vidcolor.config import PlacementConfig, RelatednessConfig  # noqa: E402
 from vidcolor.evaluate import metrics  # noqa: E402
 from vidcolor.evaluate.runner import _recombine, environment  # noqa: E402
-from vidcolor.io.image import read_image  # noqa: E402
+from vidcolor.io.image import is_grayscale, read_image  # noqa: E402
 
 VARIANTS = {"placed": PlacementConfig(), "cells only": PlacementConfig(top=0)}
 
@@ -45,6 +49,8 @@ def main() -> None:
     for target in targets:
         ref = next(args.folder.glob(target.name.replace("-target.", "-reference.").rsplit(".", 1)[0] + ".*"))
         image = read_image(target)
+        if is_grayscale(image):
+            raise SystemExit(f"{target}: a grayscale target has no colour truth to score against")
         l_full = rgb_to_l(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)
         l_small = F.interpolate(l_full, size=working_shape(*l_full.shape[-2:], predictor.size), mode="bilinear",
                                 align_corners=False, antialias=True)  # fmt: skip
