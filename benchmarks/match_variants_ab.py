@@ -19,6 +19,8 @@ whether weak matches should fall back to muted colour; these variants measure bo
   of each 8 x 8 cell, their 4 x 4 cells weighted by the frozen relu3_1 similarity at temperature T); K 0: none;
 - ``fine-head CKPT``: the learned placement (models/placement.py ``PlacementHead``) from a checkpoint of
   training/train_placement.py; ``fine-head none``: the frozen placement even where a trained one is committed;
+- ``mute S``: where the reference is not a view of the shot, the matched colours muted where they disagree with
+  the automatic ones (``with_mute``: spread S Lab units);
 - ``related LO HI``: the chain's fallback to the automatic colours where the reference shows too little of a shot
   (chain/relatedness.py: a stretch's relatedness = the best share so far of a frame's cells that are mutual nearest
   neighbours with the reference's; final = lerp(auto, refined, clamp((relatedness - LO) / (HI - LO), 0, 1)) for the
@@ -114,6 +116,29 @@ def with_fallback(kind: str, lo: float, hi: float) -> None:
         ab_match, confidence, final = refined(self, l_small, keys, reference)
         fallback = self.dense.auto(l_small) if kind == "auto" else torch.zeros_like(final)
         return ab_match, torch.lerp(fallback, final, ((confidence - lo) / (hi - lo)).clamp(0, 1))
+
+    hint_sources.MatchHints.__call__ = call
+
+
+def with_mute(spread: float) -> None:
+    """Where the reference is not a view of the shot (its relatedness below the placement ramp's top), the matched
+    colours are muted where they disagree with the automatic ones: final x spread^2 / (spread^2 + |final - auto|^2),
+    weighted by 1 - the placement weight (session 19; not adopted)."""
+
+    def call(self, l_small, frame, reference, mask, relate=None):
+        verdict, ab_match, final = self.refined(l_small, frame, reference, mask, relate)
+        placing = verdict.placing if verdict is not None else None
+        view = placing if placing is not None else torch.zeros(len(final), device=final.device)
+        auto = None
+        if bool((view < 1).any()):
+            auto = self.automatic.auto(l_small, frame.desc)
+            d2 = (final.float() - auto.float()).square().sum(1, keepdim=True)
+            muted = final * (spread**2 / (spread**2 + d2))
+            final = torch.lerp(muted, final.float(), view.view(-1, 1, 1, 1).float())
+        if verdict is not None and verdict.weights is not None:
+            auto = self.automatic.auto(l_small, frame.desc) if auto is None else auto
+            final = torch.lerp(auto, final, verdict.weights.view(-1, 1, 1, 1))
+        return ab_match, final
 
     hint_sources.MatchHints.__call__ = call
 
@@ -252,6 +277,8 @@ def main() -> None:
         with_gain(float(rest[0]), by_confidence="confidence" in rest[1:])
     elif name == "fallback":
         with_fallback(rest[0], float(rest[1]), float(rest[2]))
+    elif name == "mute":
+        with_mute(float(rest[0]))
     elif name == "related":
         with_relatedness(float(rest[0]), float(rest[1]))
     elif name == "memory":

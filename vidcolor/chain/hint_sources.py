@@ -113,6 +113,15 @@ class MatchHints:
         without it each frame is judged on its own): where the reference shows too little of the frames the final
         colours fall back to the automatic ones, and where it is a view of the shot the matched colours are placed
         in sub-cells (both by weights from the relatedness)."""
+        verdict, ab_match, final = self.refined(l_small, frame, reference, mask, relate)
+        if verdict is not None and verdict.weights is not None:  # most batches need no automatic colours
+            auto = self.automatic.auto(l_small, frame.desc)
+            final = torch.lerp(auto, final, verdict.weights.view(-1, 1, 1, 1))
+        return ab_match, final
+
+    def refined(self, l_small, frame: FrameCells, reference, mask, relate: Relate | None = None):
+        """The matched colours, placed as far as the relatedness says, and refined -> (the verdict or None,
+        matched ab, refined ab (N, 2, h, w)), before any fallback to the automatic colours."""
         m = self.matcher.match(frame, reference)
         verdict = None
         if m.share is not None:
@@ -124,13 +133,8 @@ class MatchHints:
             ab_match = fine if ab_match is None else torch.lerp(ab_match, fine, placing.view(-1, 1, 1, 1))
         weight = F.interpolate(m.confidence, size=l_small.shape[-2:], mode="bilinear", align_corners=False)
         if self.dense is not None:
-            final = self.dense(l_small, ab_match, weight)
-        else:
-            final = weight * ab_match + (1 - weight) * self.sparse(l_small, ab_match, mask)
-        if verdict is not None and verdict.weights is not None:  # most batches need no automatic colours
-            auto = self.automatic.auto(l_small, frame.desc)
-            final = torch.lerp(auto, final, verdict.weights.view(-1, 1, 1, 1))
-        return ab_match, final
+            return verdict, ab_match, self.dense(l_small, ab_match, weight)
+        return verdict, ab_match, weight * ab_match + (1 - weight) * self.sparse(l_small, ab_match, mask)
 
 
 class TransferHints:
