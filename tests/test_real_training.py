@@ -27,6 +27,13 @@ def _vgg(seed: int = 0) -> VGGEncoder:
     return VGGEncoder().eval()
 
 
+def _tiny_store(root, frames: int = 4, fine: bool = False) -> None:
+    """A video store of three 64 x 64 sequences under ``root`` (car-turn is in the validation split)."""
+    for name in ("bear", "boat", "car-turn"):
+        fp = Fingerprint("x", 64, "", "fp32", fine=fine)
+        store_frames(root / "video" / name, _frames(frames, 64, 64), (64, 64), _vgg(), fp)
+
+
 def test_store_holds_descriptors_l_and_ab_at_working_size(tmp_path):
     vgg = _vgg()
     fp = Fingerprint(vgg_hash(vgg), 32, "1:2", "fp32")
@@ -154,8 +161,7 @@ def test_the_unet_continues_from_the_store_and_exports_with_its_provenance(tmp_p
     monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
     if not weights.has_trained(train_colorizer_real.SOURCE):
         pytest.skip("no committed U-Net to continue")
-    for name in ("bear", "boat", "car-turn"):
-        store_frames(tmp_path / "video" / name, _frames(4, 64, 64), (64, 64), _vgg(), Fingerprint("x", 64, "", "fp32"))
+    _tiny_store(tmp_path)
     out, folder = tmp_path / "run", tmp_path / "weights"
     common = ["--store", str(tmp_path), "--out", str(out), "--batch", "2"]
     export = ["--lr", "1e-3", "--export", "colorizer-small", "--weights-dir", str(folder)]
@@ -193,9 +199,7 @@ def test_the_placement_trains_from_the_store_only_on_training_sequences_and_expo
     monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
     if not weights.has_trained("matcher"):
         pytest.skip("no committed matcher head")
-    for name in ("bear", "boat", "car-turn"):
-        fp = Fingerprint("x", 64, "", "fp32", fine=True)
-        store_frames(tmp_path / "video" / name, _frames(5, 64, 64), (64, 64), _vgg(), fp)
+    _tiny_store(tmp_path, frames=5, fine=True)
     train, val, _ = train_real.open_stores(tmp_path)
     args = train_placement.parse_args(["--batch", "3"])
     for step in range(10):
@@ -227,8 +231,7 @@ def test_the_auto_head_trains_from_the_store_never_on_validation_sequences_and_e
     monkeypatch.delenv("VIDCOLOR_WEIGHTS", raising=False)
     if not weights.has_trained(train_auto.UNET):
         pytest.skip("no committed U-Net")
-    for name in ("bear", "boat", "car-turn"):
-        store_frames(tmp_path / "video" / name, _frames(4, 64, 64), (64, 64), _vgg(), Fingerprint("x", 64, "", "fp32"))
+    _tiny_store(tmp_path)
     train, val, _ = train_real.open_stores(tmp_path)
     args = train_auto.parse_args(["--batch", "4"])
     for step in range(20):

@@ -68,6 +68,13 @@ def add_store_run_args(p, val_every: int) -> None:
     p.add_argument("--export-only", action="store_true", help="export the checkpoint and stop")
 
 
+def begin(args) -> None:
+    """A store trainer's start: its ``--threads`` (0: torch's default) and ``--seed`` (add_store_run_args)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+
+
 def resume(path: Path, modules: dict, opt) -> tuple[int, float]:
     """Load a checkpoint's modules (its keys -> the modules to fill) and optimiser state -> (step, elapsed seconds);
     (0, 0.0) where there is none."""

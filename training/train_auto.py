@@ -136,9 +136,7 @@ def validate(head: AutoHead, unet, autocast, val: dict[str, Store], stride: int)
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    common.seed_everything(args.seed)
+    common.begin(args)
     train, val, photos = open_stores(Path(args.store))
     sources: dict[str, Store] = dict(train)
     if photos is not None:

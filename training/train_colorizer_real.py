@@ -104,9 +104,7 @@ def validate(model: ColorizerNet, val: dict) -> dict[str, float]:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    common.seed_everything(args.seed)
+    common.begin(args)
     train, val, photos = open_stores(Path(args.store))
     state, source_entry = weights.load_trained(SOURCE)
     cfg = ColorizerConfig.from_dict(source_entry["config"])

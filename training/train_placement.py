@@ -208,9 +208,7 @@ def train_step(head, matcher, plan, train, args, refiner: DenseRefiner | None = 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    common.seed_everything(args.seed)
+    common.begin(args)
     train, val, _ = open_stores(Path(args.store))
     missing = [n for n, s in {**train, **val}.items() if s.fine is None]
     if missing:

@@ -229,9 +229,7 @@ def build(args) -> tuple[MatcherHead, ColorizerNet, MatcherConfig, ColorizerConf
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    common.seed_everything(args.seed)
+    common.begin(args)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and cpu_has_native_bf16())
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     train, val, photos = open_stores(Path(args.store))
