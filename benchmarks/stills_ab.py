@@ -5,7 +5,8 @@ The shared eval pairs have grayscale targets (no truth), so this takes its pairs
 each sequence of the validation split and the dev set, frame 0 is the reference and the frames at 1/3, 2/3 and
 the end are the targets (the same scene from a moved camera, objects moved or turned), and, as an unrelated
 reference, the next sequence's frame 0 for the same targets. Each target is coloured as a still (its own stretch:
-no propagation), PSNR like `vidcolor eval` (full-size L kept, ab from working size 256 upsampled), gray beside it.
+no propagation), PSNR like `vidcolor eval` (full-size L kept, ab from working size 256 upsampled), gray and Reinhard
+(from each reference) beside it.
 Variants: ``committed`` (the chain as it is), ``always-place`` (matched colours placed in sub-cells whatever the
 relatedness; RelatednessConfig place_low = place_high = 0), ``never-place``; ``--mute S``: the committed chain
 with match_variants_ab.py's ``mute S`` variant only.
@@ -33,6 +34,7 @@ from vidcolor.chain.predictor import Predictor, working_shape  # noqa: E402
 from vidcolor.color import rgb_to_l  # noqa: E402
 from vidcolor.config import RelatednessConfig  # noqa: E402
 from vidcolor.evaluate import metrics  # noqa: E402
+from vidcolor.evaluate.baselines import reinhard_ab  # noqa: E402
 from vidcolor.evaluate.runner import _recombine, environment  # noqa: E402
 from vidcolor.io.media import iter_rgb_frames  # noqa: E402
 
@@ -64,6 +66,7 @@ def main() -> None:
         frames = frames_of(src)
         n = len(frames)
         refs = {"own": firsts[src], "next": firsts[sources[(k + 1) % len(sources)]]}
+        rgb_refs = {name: torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 255 for name, ref in refs.items()}
         refs = {name: predictor.prepare_reference(ref) for name, ref in refs.items()}
         for at in (n // 3, 2 * n // 3, n - 1):
             image = frames[at]
@@ -72,6 +75,8 @@ def main() -> None:
                                     align_corners=False, antialias=True)  # fmt: skip
             row = {"gray": metrics.psnr(_recombine(l_full, torch.zeros_like(l_small).repeat(1, 2, 1, 1))[0], image)}
             for ref_name, reference in refs.items():
+                reinhard = reinhard_ab(l_full, rgb_refs[ref_name])
+                row[f"{ref_name}/reinhard"] = metrics.psnr(_recombine(l_full, reinhard)[0], image)
                 for name, cfg in VARIANTS.items():
                     predictor.chain.match_hints.related = cfg
                     out = _recombine(l_full, predictor.stages(l_small, reference)["ab"])[0]
